@@ -1,0 +1,61 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run   installs, migrates, seeds demo data and serves on Daphne at http://127.0.0.1:8000
+#   make test  installs what the tests need and runs every check and test
+# Embedded defaults: SQLite, in-memory channel layer. DATABASE_URL and REDIS_URL switch to PostgreSQL/Redis.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+export DJANGO_SETTINGS_MODULE ?= hotline.settings.local
+
+.PHONY: run test lint typecheck serve migrate seed lock clean python-check
+
+python-check:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s); set PYTHON=..." % sys.version.split()[0])'
+
+$(VENV)/.runtime: requirements.txt | python-check
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+migrate: $(VENV)/.runtime
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo --if-empty
+
+run: seed
+	@echo "热线系统已启动： http://$(HOST):$(PORT)/  （Ctrl+C 退出）"
+	$(PY) manage.py runserver --noreload $(HOST):$(PORT)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy hotline ticketing telephony knowledge_base routing
+
+test: $(VENV)/.dev lint typecheck
+	DJANGO_SETTINGS_MODULE=hotline.settings.test $(PY) manage.py makemigrations --check --dry-run
+	$(BIN)/pytest
+
+# Re-pin requirements*.txt from requirements/*.in in a clean virtual environment.
+lock: python-check
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
+	.lockvenv/bin/pip install --quiet -r requirements/base.in
+	.lockvenv/bin/pip freeze | sort > .lock-base.txt
+	.lockvenv/bin/pip install --quiet -r requirements/dev.in
+	.lockvenv/bin/pip freeze | sort > .lock-all.txt
+	(echo "# Pinned runtime dependencies (from requirements/base.in). Regenerate with: make lock"; cat .lock-base.txt) > requirements.txt
+	(echo "# Pinned test and lint tools (from requirements/dev.in). Regenerate with: make lock"; echo "-r requirements.txt"; comm -13 .lock-base.txt .lock-all.txt) > requirements-dev.txt
+	rm -rf .lockvenv .lock-base.txt .lock-all.txt
+
+clean:
+	rm -rf $(VENV) db.sqlite3 var .pytest_cache .mypy_cache .ruff_cache

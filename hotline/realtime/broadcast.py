@@ -1,0 +1,41 @@
+"""The only code that talks to the channel layer.
+
+Services build an event before commit and hand it here; it is sent after the transaction commits, so a
+screen never shows a change that was rolled back. A failing channel layer (Redis down) never breaks the
+write: the event is already stored as a ticket event, and screens catch up from there when they reconnect.
+"""
+
+import logging
+from collections.abc import Iterable
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from pydantic import BaseModel
+
+logger = logging.getLogger(__name__)
+
+# Consumers receive every event through this handler name (`realtime_event` method).
+MESSAGE_TYPE = "realtime.event"
+
+
+def send_now(event: BaseModel, groups: Iterable[str]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": MESSAGE_TYPE, "event": event.model_dump(mode="json")}
+    for group in dict.fromkeys(groups):
+        try:
+            async_to_sync(layer.group_send)(group, message)
+        except Exception:
+            # Logged without the payload: it may carry personal data.
+            logger.exception(
+                "realtime: could not send %s to group %s; clients will catch up from stored events",
+                type(event).__name__,
+                group,
+            )
+
+
+def broadcast_on_commit(event: BaseModel, *groups: str, using: str | None = None) -> None:
+    group_list = list(groups)
+    transaction.on_commit(lambda: send_now(event, group_list), using=using)

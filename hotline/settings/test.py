@@ -1,0 +1,7 @@
+"""Settings for the test suite; DATABASE_URL and REDIS_URL still choose the real parts when set."""
+
+from .base import *  # noqa: F403
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+SECRET_KEY = "test-secret-key"  # noqa: S105

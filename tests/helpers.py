@@ -1,0 +1,59 @@
+"""Drive tickets through the real services to any state."""
+
+from ticketing import services
+from ticketing.models import Ticket
+from ticketing.services import TicketInput
+from ticketing.workflow import Status
+
+
+def ticket_input(**overrides) -> TicketInput:  # type: ignore[no-untyped-def]
+    values = {
+        "hotline_line": "12345",
+        "channel": "phone",
+        "appeal_type": "complaint",
+        "title": "小区夜间施工噪音扰民",
+        "content": "幸福小区东门工地每天夜里十一点后还在施工，噪音很大，影响休息。",
+        "location_text": "幸福小区东门",
+        "caller_name": "张三",
+        "caller_phone": "13812345678",
+    }
+    values.update(overrides)
+    return TicketInput(**values)
+
+
+def make_ticket(org, status: Status = Status.PENDING_DISPATCH, *, department=None, agent=None, **overrides) -> Ticket:  # type: ignore[no-untyped-def]
+    """A ticket in `status`, made and moved by the org's users through services.
+
+    `department` is the lead department for states past dispatch (default: org.bureau).
+    """
+    agent = agent or org.agent
+    department = department or org.bureau
+    handler = org.handler_for(department)
+    draft = status == Status.DRAFT
+    ticket = services.ticket_create(data=ticket_input(**overrides), actor=agent, draft=draft)
+    if status in (Status.DRAFT, Status.PENDING_DISPATCH):
+        return ticket
+    if status == Status.MERGED:
+        into = services.ticket_create(data=ticket_input(title="并单目标"), actor=agent)
+        return services.ticket_merge(ticket_id=ticket.id, actor=agent, into_ticket_id=into.id)
+    if status == Status.TRANSFERRED:
+        return services.ticket_transfer(ticket_id=ticket.id, actor=agent, target="110")
+    if status == Status.CANCELLED:
+        return services.ticket_cancel(ticket_id=ticket.id, actor=agent, reason="来电人撤回诉求")
+    ticket = services.ticket_dispatch(ticket_id=ticket.id, actor=org.dispatcher, lead_department_id=department.id)
+    if status == Status.DISPATCHED:
+        return ticket
+    ticket = services.ticket_accept(ticket_id=ticket.id, actor=handler)
+    if status == Status.ACCEPTED:
+        return ticket
+    ticket = services.ticket_reply(
+        ticket_id=ticket.id, actor=handler, reply_text="已责令停止夜间施工。", result="solved"
+    )
+    if status == Status.REPLIED:
+        return ticket
+    ticket = services.ticket_approve_reply(ticket_id=ticket.id, actor=org.dispatcher)
+    if status == Status.CALLBACK:
+        return ticket
+    ticket = services.ticket_close(ticket_id=ticket.id, actor=org.agent, satisfaction="satisfied")
+    assert ticket.status == Status.CLOSED == status
+    return ticket

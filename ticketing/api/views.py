@@ -1,0 +1,342 @@
+"""The ticket API. Views validate input, call one service or selector, and serialize; nothing more."""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from hotline import clock
+from hotline.errors import ApplicationError
+
+from .. import selectors, services
+from ..models import Ticket
+from ..workflow import Transition
+from . import serializers as s
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+ServiceCall = Callable[..., Ticket]
+
+# One endpoint per transition: input serializer and the service call with the validated fields.
+TRANSITIONS: dict[Transition, tuple[type[serializers.Serializer], ServiceCall]] = {
+    Transition.SUBMIT: (
+        s.EmptyInput,
+        lambda **kw: services.ticket_submit(ticket_id=kw["ticket_id"], actor=kw["actor"]),
+    ),
+    Transition.INSTANT_REPLY: (
+        s.InstantReplyInput,
+        lambda **kw: services.ticket_instant_reply(
+            ticket_id=kw["ticket_id"], actor=kw["actor"], reply_text=kw["data"]["reply_text"]
+        ),
+    ),
+    Transition.DISPATCH: (
+        s.DispatchInput,
+        lambda **kw: services.ticket_dispatch(
+            ticket_id=kw["ticket_id"],
+            actor=kw["actor"],
+            lead_department_id=kw["data"]["lead_department"],
+            assisting_department_ids=kw["data"]["assisting_departments"],
+            note=kw["data"]["note"],
+        ),
+    ),
+    Transition.ACCEPT: (
+        s.EmptyInput,
+        lambda **kw: services.ticket_accept(ticket_id=kw["ticket_id"], actor=kw["actor"]),
+    ),
+    Transition.RETURN: (
+        s.ReasonInput,
+        lambda **kw: services.ticket_return(ticket_id=kw["ticket_id"], actor=kw["actor"], reason=kw["data"]["reason"]),
+    ),
+    Transition.REASSIGN: (
+        s.ReassignInput,
+        lambda **kw: services.ticket_reassign(
+            ticket_id=kw["ticket_id"],
+            actor=kw["actor"],
+            lead_department_id=kw["data"]["lead_department"],
+            assisting_department_ids=kw["data"]["assisting_departments"],
+            reason=kw["data"]["reason"],
+        ),
+    ),
+    Transition.REQUEST_EXTENSION: (
+        s.ExtensionRequestInput,
+        lambda **kw: services.ticket_request_extension(
+            ticket_id=kw["ticket_id"],
+            actor=kw["actor"],
+            working_days=kw["data"]["working_days"],
+            reason=kw["data"]["reason"],
+        ),
+    ),
+    Transition.APPROVE_EXTENSION: (
+        s.NoteInput,
+        lambda **kw: services.ticket_approve_extension(
+            ticket_id=kw["ticket_id"], actor=kw["actor"], note=kw["data"]["note"]
+        ),
+    ),
+    Transition.REJECT_EXTENSION: (
+        s.RequiredNoteInput,
+        lambda **kw: services.ticket_reject_extension(
+            ticket_id=kw["ticket_id"], actor=kw["actor"], note=kw["data"]["note"]
+        ),
+    ),
+    Transition.REPLY: (
+        s.ReplyInput,
+        lambda **kw: services.ticket_reply(
+            ticket_id=kw["ticket_id"],
+            actor=kw["actor"],
+            reply_text=kw["data"]["reply_text"],
+            result=kw["data"]["result"],
+        ),
+    ),
+    Transition.APPROVE_REPLY: (
+        s.EmptyInput,
+        lambda **kw: services.ticket_approve_reply(ticket_id=kw["ticket_id"], actor=kw["actor"]),
+    ),
+    Transition.REJECT_REPLY: (
+        s.ReasonInput,
+        lambda **kw: services.ticket_reject_reply(
+            ticket_id=kw["ticket_id"], actor=kw["actor"], reason=kw["data"]["reason"]
+        ),
+    ),
+    Transition.CLOSE: (
+        s.CloseInput,
+        lambda **kw: services.ticket_close(
+            ticket_id=kw["ticket_id"],
+            actor=kw["actor"],
+            satisfaction=kw["data"]["satisfaction"],
+            comment=kw["data"]["comment"],
+        ),
+    ),
+    Transition.REOPEN: (
+        s.ReopenInput,
+        lambda **kw: services.ticket_reopen(
+            ticket_id=kw["ticket_id"], actor=kw["actor"], comment=kw["data"]["comment"]
+        ),
+    ),
+    Transition.MERGE: (
+        s.MergeInput,
+        lambda **kw: services.ticket_merge(
+            ticket_id=kw["ticket_id"],
+            actor=kw["actor"],
+            into_ticket_id=kw["data"]["into_ticket"],
+            note=kw["data"]["note"],
+        ),
+    ),
+    Transition.TRANSFER: (
+        s.TransferInput,
+        lambda **kw: services.ticket_transfer(
+            ticket_id=kw["ticket_id"], actor=kw["actor"], target=kw["data"]["target"], note=kw["data"]["note"]
+        ),
+    ),
+    Transition.CANCEL: (
+        s.ReasonInput,
+        lambda **kw: services.ticket_cancel(ticket_id=kw["ticket_id"], actor=kw["actor"], reason=kw["data"]["reason"]),
+    ),
+}
+assert set(TRANSITIONS) == set(Transition)
+
+TransitionResultSerializer = inline_serializer(
+    name="TransitionResult",
+    fields={"id": serializers.IntegerField(), "number": serializers.CharField(), "status": serializers.CharField()},
+)
+
+
+def _ticket_id(pk: str | None) -> int:
+    try:
+        return int(pk or "")
+    except ValueError:
+        raise Http404 from None
+
+
+class TicketViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """工单：受理、查询、流转。`status` 只能通过 transitions/* 接口改变。"""
+
+    lookup_value_regex = r"[0-9]+"
+    serializer_class = s.TicketListSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        query = s.TicketListQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        filters = selectors.TicketFilters(
+            status=sorted(q["status"]) if q.get("status") else None,
+            hotline_line=q.get("hotline_line"),
+            channel=q.get("channel"),
+            appeal_type=q.get("appeal_type"),
+            urgency=q.get("urgency"),
+            category_id=q.get("category"),
+            department_id=q.get("department"),
+            region_id=q.get("region"),
+            created_after=q.get("created_after"),
+            created_before=q.get("created_before"),
+            overdue=q.get("overdue"),
+            search=q.get("search"),
+        )
+        return selectors.ticket_list(user=self.request.user, filters=filters, now=clock.now())  # type: ignore[arg-type]
+
+    def _detail_response(self, request: Request, ticket_id: int, *, status_code: int = 200) -> Response:
+        try:
+            ticket = selectors.ticket_detail(user=request.user, ticket_id=ticket_id)  # type: ignore[arg-type]
+        except Ticket.DoesNotExist:
+            raise Http404 from None
+        body = s.TicketDetailSerializer(ticket, context={"request": request}).data
+        return Response(body, status=status_code)
+
+    @extend_schema(
+        parameters=[s.TicketListQuerySerializer],
+        responses=s.TicketListSerializer(many=True),
+        summary="工单列表（按角色与单位过滤）",
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses=s.TicketDetailSerializer, summary="工单详情")
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        return self._detail_response(request, _ticket_id(pk))
+
+    @extend_schema(
+        request=s.TicketCreateSerializer,
+        responses={201: s.TicketDetailSerializer},
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description=(
+                    "重试安全：同一用户同一键只会生成一张工单，重放时返回首次结果并带 Idempotent-Replayed: true。"
+                ),
+            )
+        ],
+        summary="受理（新建工单）",
+    )
+    def create(self, request: Request) -> Response:
+        serializer = s.TicketCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data, draft = serializer.to_input()
+        key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+        if len(key) > 128:
+            raise ApplicationError("Idempotency-Key 不能超过 128 个字符。", code="idempotency_key_too_long")
+        if key:
+            ticket, created = services.ticket_create_idempotent(
+                idempotency_key=key,
+                data=data,
+                actor=request.user,
+                draft=draft,  # type: ignore[arg-type]
+            )
+        else:
+            ticket, created = services.ticket_create(data=data, actor=request.user, draft=draft), True  # type: ignore[arg-type]
+        response = self._detail_response(request, ticket.id, status_code=status.HTTP_201_CREATED)
+        if not created:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+    @extend_schema(
+        request=s.TicketUpdateSerializer, responses=s.TicketDetailSerializer, summary="修改受理内容（受理中或待派单）"
+    )
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        serializer = s.TicketUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ticket = services.ticket_update(ticket_id=_ticket_id(pk), actor=request.user, changes=serializer.to_changes())  # type: ignore[arg-type]
+        return self._detail_response(request, ticket.id)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("after", OpenApiTypes.INT, description="只返回此流转记录编号之后的记录")],
+        responses=s.TicketEventSerializer(many=True),
+        summary="全程留痕（流转记录）",
+    )
+    @action(detail=True, methods=["get"])
+    def timeline(self, request: Request, pk: str | None = None) -> Response:
+        after = request.query_params.get("after")
+        if after is not None and not after.isdigit():
+            raise ApplicationError("after 必须是非负整数。", code="invalid", extra={"field": "after"})
+        try:
+            events = selectors.ticket_timeline(
+                user=request.user,
+                ticket_id=_ticket_id(pk),
+                after_id=int(after) if after else None,  # type: ignore[arg-type]
+            )
+        except Ticket.DoesNotExist:
+            raise Http404 from None
+        return Response(s.TicketEventSerializer(events, many=True).data)
+
+    @extend_schema(request=None, responses=s.ContactSerializer, summary="查看来电人完整联系方式（留痕）")
+    @action(detail=True, methods=["post"])
+    def contact(self, request: Request, pk: str | None = None) -> Response:
+        contact = services.ticket_contact_reveal(ticket_id=_ticket_id(pk), actor=request.user)  # type: ignore[arg-type]
+        return Response(s.ContactSerializer(contact).data)
+
+
+def _transition_action(transition: Transition) -> Callable[..., Response]:
+    input_serializer, call = TRANSITIONS[transition]
+
+    def handler(self: TicketViewSet, request: Request, pk: str | None = None) -> Response:
+        serializer = input_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ticket = call(ticket_id=_ticket_id(pk), actor=request.user, data=serializer.validated_data)
+        try:
+            return self._detail_response(request, ticket.id)
+        except Http404:
+            # The transition took the ticket out of the actor's sight (a department returned it).
+            return Response(
+                {"id": ticket.id, "number": ticket.number, "status": ticket.status}, status=status.HTTP_202_ACCEPTED
+            )
+
+    # The router maps the HTTP method to the function's name, so it is named before @action sees it.
+    handler.__name__ = f"transition_{transition.value}"
+    routed = action(
+        detail=True,
+        methods=["post"],
+        url_path=f"transitions/{transition.value}",
+        url_name=f"transition-{transition.value}",
+    )(handler)
+    return extend_schema(
+        request=input_serializer,
+        responses={200: s.TicketDetailSerializer, 202: TransitionResultSerializer},
+        summary=str(transition.label),
+        operation_id=f"tickets_transition_{transition.value}",
+    )(routed)
+
+
+for _transition in Transition:
+    setattr(TicketViewSet, f"transition_{_transition.value}", _transition_action(_transition))
+
+
+class CategoryViewSet(viewsets.GenericViewSet):
+    serializer_class = s.CategoryTreeSerializer
+
+    @extend_schema(responses=s.CategoryTreeSerializer(many=True), summary="诉求分类树")
+    def list(self, request: Request) -> Response:
+        return Response(s.CategoryTreeSerializer(selectors.category_tree(), many=True).data)
+
+
+class DepartmentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.DepartmentSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        accepts = self.request.query_params.get("accepts_dispatch")
+        return selectors.department_list(accepts_dispatch=None if accepts is None else accepts in ("1", "true"))
+
+
+class RegionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.RegionSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        params = self.request.query_params
+        try:
+            parent = int(params["parent"]) if "parent" in params else None
+            level = int(params["level"]) if "level" in params else None
+        except ValueError:
+            raise ApplicationError("parent 与 level 必须是整数。", code="invalid") from None
+        return selectors.region_list(parent_id=parent, level=level)
+
+
+class MeView(APIView):
+    @extend_schema(responses=s.MeSerializer, summary="当前用户")
+    def get(self, request: Request) -> Response:
+        return Response(s.MeSerializer(request.user).data)

@@ -1,0 +1,470 @@
+"""Tickets and the organisation around them: regions, departments, people, categories, deadline policies.
+
+Fields, constraints and indexes only. Writes go through `services`, reads through `selectors`.
+"""
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from .workflow import Status, Transition
+
+
+class Role(models.TextChoices):
+    AGENT = "agent", _("话务员")
+    DISPATCHER = "dispatcher", _("派单员")
+    DEPARTMENT_HANDLER = "department_handler", _("承办人员")
+    DEPARTMENT_LEAD = "department_lead", _("承办单位负责人")
+    SUPERVISOR = "supervisor", _("督办人员")
+    ADMINISTRATOR = "administrator", _("系统管理员")
+
+
+DEPARTMENT_ROLES = frozenset({Role.DEPARTMENT_HANDLER, Role.DEPARTMENT_LEAD})
+
+
+class RegionLevel(models.IntegerChoices):
+    PROVINCE = 1, _("省")
+    CITY = 2, _("市")
+    DISTRICT = 3, _("区县")
+    STREET = 4, _("街道乡镇")
+    COMMUNITY = 5, _("社区村")
+
+
+class Region(models.Model):
+    """A node of the administrative tree; `code` is the statistical division code (12 digits at the
+    community level, 6 for province, city and district as in GB/T 2260)."""
+
+    code = models.CharField(_("区划代码"), max_length=12, unique=True)
+    name = models.CharField(_("名称"), max_length=64)
+    level = models.PositiveSmallIntegerField(_("层级"), choices=RegionLevel.choices)
+    parent = models.ForeignKey(
+        "self", verbose_name=_("上级"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+
+    class Meta:
+        verbose_name = _("行政区划")
+        verbose_name_plural = _("行政区划")
+        ordering = ["code"]
+        indexes = [models.Index(fields=["parent", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DepartmentKind(models.TextChoices):
+    HOTLINE_CENTRE = "hotline_centre", _("热线中心")
+    CITY_BUREAU = "city_bureau", _("市直部门")
+    DISTRICT_GOVERNMENT = "district_government", _("区县政府")
+    DISTRICT_BUREAU = "district_bureau", _("区县部门")
+    STREET_OFFICE = "street_office", _("街道办事处/乡镇政府")
+    COMMUNITY = "community", _("社区居委会/村委会")
+    PUBLIC_UTILITY = "public_utility", _("公共服务企业")
+
+
+class Department(models.Model):
+    code = models.CharField(_("单位编码"), max_length=32, unique=True)
+    name = models.CharField(_("名称"), max_length=100)
+    kind = models.CharField(_("类型"), max_length=32, choices=DepartmentKind.choices)
+    parent = models.ForeignKey(
+        "self", verbose_name=_("上级单位"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    jurisdiction = models.ManyToManyField(Region, verbose_name=_("管辖区域"), blank=True, related_name="departments")
+    accepts_dispatch = models.BooleanField(_("可接收派单"), default=True)
+    is_active = models.BooleanField(_("启用"), default=True)
+    contact_name = models.CharField(_("联系人"), max_length=64, blank=True)
+    contact_phone = models.CharField(_("联系电话"), max_length=32, blank=True)
+    duty_phone = models.CharField(_("值班电话"), max_length=32, blank=True)
+
+    class Meta:
+        verbose_name = _("承办单位")
+        verbose_name_plural = _("承办单位")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ResponsibilityItem(models.Model):
+    """One entry of a department's responsibility list (权责清单), matched by routing."""
+
+    department = models.ForeignKey(
+        Department, verbose_name=_("承办单位"), on_delete=models.CASCADE, related_name="responsibilities"
+    )
+    title = models.CharField(_("事项"), max_length=200)
+    description = models.TextField(_("说明"), blank=True)
+    legal_basis = models.CharField(_("依据"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("权责清单事项")
+        verbose_name_plural = _("权责清单事项")
+        ordering = ["department_id", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class User(AbstractUser):
+    role = models.CharField(_("角色"), max_length=32, choices=Role.choices, default=Role.AGENT)
+    full_name = models.CharField(_("姓名"), max_length=64, blank=True)
+    departments = models.ManyToManyField(Department, verbose_name=_("所属单位"), blank=True, related_name="members")
+
+    class Meta:
+        verbose_name = _("用户")
+        verbose_name_plural = _("用户")
+
+    def __str__(self) -> str:
+        return self.full_name or self.username
+
+
+class Category(models.Model):
+    """Two levels: a first-level category (parent is null) and its second-level children."""
+
+    name = models.CharField(_("名称"), max_length=64)
+    parent = models.ForeignKey(
+        "self", verbose_name=_("上级分类"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    sort_order = models.PositiveIntegerField(_("排序"), default=0)
+    is_active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        verbose_name = _("诉求分类")
+        verbose_name_plural = _("诉求分类")
+        ordering = ["sort_order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "name"], name="category_unique_name_in_parent"),
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(parent__isnull=True), name="category_unique_top_level_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.parent.name}/{self.name}" if self.parent_id and self.parent else self.name
+
+
+class AppealType(models.TextChoices):
+    INQUIRY = "inquiry", _("咨询")
+    HELP = "help", _("求助")
+    COMPLAINT = "complaint", _("投诉")
+    REPORT = "report", _("举报")
+    SUGGESTION = "suggestion", _("建议")
+    PRAISE = "praise", _("表扬")
+
+
+class Urgency(models.TextChoices):
+    NORMAL = "normal", _("一般")
+    URGENT = "urgent", _("紧急")
+    CRITICAL = "critical", _("特急（危及生命财产安全）")
+
+
+class Channel(models.TextChoices):
+    PHONE = "phone", _("电话")
+    WEB = "web", _("网站")
+    API = "api", _("接口")
+    WECHAT = "wechat", _("微信")
+    APP = "app", _("移动应用")
+    OPEN311 = "open311", _("Open311")
+    EMAIL = "email", _("电子邮件")
+    SMS = "sms", _("短信")
+
+
+class DurationUnit(models.TextChoices):
+    WORKING_DAYS = "working_days", _("工作日")
+    WORKING_HOURS = "working_hours", _("工作小时")
+    MINUTES = "minutes", _("自然分钟")
+
+
+class DeadlinePolicy(models.Model):
+    """Deadlines for tickets that match it; empty conditions match anything.
+
+    The most specific active policy wins (see `deadlines.policy_for`).
+    """
+
+    name = models.CharField(_("名称"), max_length=100)
+    appeal_type = models.CharField(_("诉求类型"), max_length=16, choices=AppealType.choices, blank=True)
+    urgency = models.CharField(_("紧急程度"), max_length=16, choices=Urgency.choices, blank=True)
+    category = models.ForeignKey(
+        Category, verbose_name=_("诉求分类"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    accept_within = models.PositiveIntegerField(_("签收时限"))
+    accept_unit = models.CharField(_("签收时限单位"), max_length=16, choices=DurationUnit.choices)
+    return_within = models.PositiveIntegerField(_("退单时限"))
+    return_unit = models.CharField(_("退单时限单位"), max_length=16, choices=DurationUnit.choices)
+    reply_within = models.PositiveIntegerField(_("答复时限"))
+    reply_unit = models.CharField(_("答复时限单位"), max_length=16, choices=DurationUnit.choices)
+    max_extensions = models.PositiveSmallIntegerField(_("最多延期次数"), default=1)
+    max_extension_working_days = models.PositiveSmallIntegerField(_("单次延期最多工作日"), default=10)
+    warning_percent = models.PositiveSmallIntegerField(
+        _("预警阈值（已用时限百分比）"), default=80, help_text=_("时限用去该比例时预警，1–99。")
+    )
+    source = models.CharField(_("依据"), max_length=300, blank=True)
+    is_active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        verbose_name = _("办理时限规则")
+        verbose_name_plural = _("办理时限规则")
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(warning_percent__gte=1, warning_percent__lte=99), name="policy_warning_percent_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(accept_within__gt=0, return_within__gt=0, reply_within__gt=0),
+                name="policy_durations_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CalendarDay(models.Model):
+    """A local override of the statutory calendar: a holiday or a make-up working day.
+
+    The statutory calendar comes from the `chinese_calendar` package; this table lets a city add a year the
+    package does not know yet (the State Council publishes each year's schedule in the autumn before).
+    """
+
+    date = models.DateField(_("日期"), unique=True)
+    is_working_day = models.BooleanField(_("是否工作日"))
+    note = models.CharField(_("说明"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("工作日历调整")
+        verbose_name_plural = _("工作日历调整")
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date} {'工作日' if self.is_working_day else '休息日'}"
+
+
+class ReplyResult(models.TextChoices):
+    SOLVED = "solved", _("已解决")
+    PARTLY_SOLVED = "partly_solved", _("部分解决")
+    NOT_SOLVED = "not_solved", _("未解决")
+    EXPLAINED = "explained", _("已解释说明")
+
+
+class Satisfaction(models.TextChoices):
+    SATISFIED = "satisfied", _("满意")
+    FAIRLY_SATISFIED = "fairly_satisfied", _("基本满意")
+    DISSATISFIED = "dissatisfied", _("不满意")
+
+
+class ExternalTarget(models.TextChoices):
+    POLICE_110 = "110", _("110 报警")
+    FIRE_119 = "119", _("119 火警")
+    AMBULANCE_120 = "120", _("120 急救")
+    TRAFFIC_122 = "122", _("122 交通事故")
+    LITIGATION = "litigation", _("诉讼途径")
+    ARBITRATION = "arbitration", _("仲裁途径")
+    PETITION = "petition", _("信访途径")
+    DISCLOSURE = "disclosure", _("政府信息公开申请")
+
+
+class Ticket(models.Model):
+    number = models.CharField(_("工单编号"), max_length=32, unique=True, editable=False)
+    hotline_line = models.CharField(_("热线号码"), max_length=16)
+    channel = models.CharField(_("来源渠道"), max_length=16, choices=Channel.choices)
+    status = models.CharField(_("状态"), max_length=20, choices=Status.choices, default=Status.DRAFT, editable=False)
+
+    appeal_type = models.CharField(_("诉求类型"), max_length=16, choices=AppealType.choices)
+    category = models.ForeignKey(
+        Category, verbose_name=_("诉求分类"), null=True, blank=True, on_delete=models.PROTECT, related_name="tickets"
+    )
+    urgency = models.CharField(_("紧急程度"), max_length=16, choices=Urgency.choices, default=Urgency.NORMAL)
+    title = models.CharField(_("标题"), max_length=200)
+    content = models.TextField(_("诉求内容"))
+    location_text = models.CharField(_("地点"), max_length=300, blank=True)
+    region = models.ForeignKey(
+        Region, verbose_name=_("所属区域"), null=True, blank=True, on_delete=models.PROTECT, related_name="tickets"
+    )
+
+    caller_name = models.CharField(_("来电人姓名"), max_length=64, blank=True)
+    caller_phone = models.CharField(_("联系电话"), max_length=32, blank=True)
+    caller_id_number = models.CharField(_("身份证号"), max_length=18, blank=True)
+    caller_confidential = models.BooleanField(_("要求保密"), default=False)
+
+    lead_department = models.ForeignKey(
+        Department,
+        verbose_name=_("主办单位"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="led_tickets",
+    )
+    assisting_departments = models.ManyToManyField(
+        Department, verbose_name=_("协办单位"), blank=True, related_name="assisted_tickets"
+    )
+
+    deadline_policy = models.ForeignKey(
+        DeadlinePolicy, verbose_name=_("时限规则"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    dispatched_at = models.DateTimeField(_("派单时间"), null=True, blank=True)
+    accept_due_at = models.DateTimeField(_("签收时限"), null=True, blank=True)
+    accept_warning_at = models.DateTimeField(_("签收预警时间"), null=True, blank=True)
+    return_due_at = models.DateTimeField(_("退单时限"), null=True, blank=True)
+    reply_due_at = models.DateTimeField(_("答复时限"), null=True, blank=True)
+    reply_warning_at = models.DateTimeField(_("答复预警时间"), null=True, blank=True)
+    accepted_at = models.DateTimeField(_("签收时间"), null=True, blank=True)
+    replied_at = models.DateTimeField(_("答复时间"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("办结时间"), null=True, blank=True)
+    extension_count = models.PositiveSmallIntegerField(_("已延期次数"), default=0)
+    return_count = models.PositiveSmallIntegerField(_("退单次数"), default=0)
+    reopen_count = models.PositiveSmallIntegerField(_("重办次数"), default=0)
+
+    reply_text = models.TextField(_("答复内容"), blank=True)
+    reply_result = models.CharField(_("办理结果"), max_length=16, choices=ReplyResult.choices, blank=True)
+    satisfaction = models.CharField(_("满意度"), max_length=20, choices=Satisfaction.choices, blank=True)
+    satisfaction_comment = models.CharField(_("回访意见"), max_length=1000, blank=True)
+    external_target = models.CharField(_("转外部去向"), max_length=16, choices=ExternalTarget.choices, blank=True)
+
+    duplicate_of = models.ForeignKey(
+        "self", verbose_name=_("重复件原件"), null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates"
+    )
+    merged_into = models.ForeignKey(
+        "self", verbose_name=_("并入工单"), null=True, blank=True, on_delete=models.PROTECT, related_name="merged"
+    )
+    reopened_from = models.ForeignKey(
+        "self", verbose_name=_("重办来源"), null=True, blank=True, on_delete=models.PROTECT, related_name="reopenings"
+    )
+
+    query_code = models.CharField(_("查询码"), max_length=8, editable=False)
+    created_by = models.ForeignKey(
+        User, verbose_name=_("受理人"), null=True, blank=True, on_delete=models.SET_NULL, related_name="created_tickets"
+    )
+    created_at = models.DateTimeField(_("受理时间"), editable=False)
+    updated_at = models.DateTimeField(_("更新时间"), editable=False)
+
+    class Meta:
+        verbose_name = _("工单")
+        verbose_name_plural = _("工单")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "-created_at"]),
+            models.Index(fields=["lead_department", "status"]),
+            models.Index(fields=["caller_phone"]),
+            models.Index(fields=["created_by", "status"]),
+            models.Index(fields=["reply_due_at"]),
+            models.Index(fields=["accept_due_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(merged_into=models.F("id")) | Q(merged_into__isnull=True),
+                name="ticket_not_merged_into_self",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class TicketEvent(models.Model):
+    """The append-only trail of a ticket (全程留痕). `data` holds machine values, never display text.
+
+    The auto-increment id is the order of events across all tickets; realtime clients resume from it.
+    """
+
+    ticket = models.ForeignKey(Ticket, verbose_name=_("工单"), on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(_("类型"), max_length=32)
+    actor = models.ForeignKey(
+        User, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    from_status = models.CharField(_("原状态"), max_length=20, choices=Status.choices, blank=True)
+    to_status = models.CharField(_("新状态"), max_length=20, choices=Status.choices, blank=True)
+    data = models.JSONField(_("数据"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("时间"))
+
+    class Meta:
+        verbose_name = _("工单流转记录")
+        verbose_name_plural = _("工单流转记录")
+        ordering = ["id"]
+        indexes = [models.Index(fields=["ticket", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}#{self.pk} {self.kind}"
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not self._state.adding:
+            raise RuntimeError("ticket events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("ticket events are append-only")
+
+
+# Event kinds that are not transitions.
+EVENT_CREATED = "created"
+EVENT_UPDATED = "updated"
+EVENT_CONTACT_VIEWED = "contact_viewed"
+EVENT_MERGED_IN = "merged_in"
+EVENT_KINDS = [EVENT_CREATED, EVENT_UPDATED, EVENT_CONTACT_VIEWED, EVENT_MERGED_IN, *Transition.values]
+
+
+class ExtensionStatus(models.TextChoices):
+    PENDING = "pending", _("待审批")
+    APPROVED = "approved", _("已批准")
+    REJECTED = "rejected", _("已驳回")
+
+
+class ExtensionRequest(models.Model):
+    ticket = models.ForeignKey(Ticket, verbose_name=_("工单"), on_delete=models.CASCADE, related_name="extensions")
+    department = models.ForeignKey(Department, verbose_name=_("申请单位"), on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(User, verbose_name=_("申请人"), on_delete=models.PROTECT, related_name="+")
+    working_days = models.PositiveSmallIntegerField(_("延期工作日"))
+    reason = models.CharField(_("理由"), max_length=1000)
+    status = models.CharField(
+        _("审批状态"), max_length=16, choices=ExtensionStatus.choices, default=ExtensionStatus.PENDING
+    )
+    decided_by = models.ForeignKey(
+        User, verbose_name=_("审批人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("审批时间"), null=True, blank=True)
+    decision_note = models.CharField(_("审批意见"), max_length=1000, blank=True)
+    created_at = models.DateTimeField(_("申请时间"))
+
+    class Meta:
+        verbose_name = _("延期申请")
+        verbose_name_plural = _("延期申请")
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket"], condition=Q(status="pending"), name="one_pending_extension_per_ticket"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}: {self.working_days}"
+
+
+class TicketNumberSequence(models.Model):
+    """The last number handed out per hotline line and day; one row locked per create."""
+
+    hotline_line = models.CharField(max_length=16)
+    day = models.DateField()
+    last_value = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hotline_line", "day"], name="ticket_number_sequence_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hotline_line} {self.day}: {self.last_value}"
+
+
+class IdempotencyKey(models.Model):
+    """A client's Idempotency-Key for a create; the same key from the same user returns the same ticket."""
+
+    key = models.CharField(max_length=128)
+    actor = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    fingerprint = models.CharField(max_length=64)
+    ticket = models.ForeignKey(Ticket, null=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["actor", "key"], name="idempotency_key_unique_per_actor")]
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.actor_id}:{self.key}"

@@ -1,0 +1,876 @@
+"""Writes on tickets: one service per user intent.
+
+Every transition follows the same steps: lock the row, check visibility, the actor's side and the
+transition table, change the fields, save with `update_fields`, write an append-only ticket event, and
+broadcast after commit. API views, the admin, telephony handlers and management commands all call these.
+"""
+
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from hotline import clock
+from hotline.errors import (
+    ApplicationError,
+    IdempotencyMismatch,
+    InvalidTransition,
+    NotFound,
+    NotPermitted,
+)
+from hotline.realtime import groups
+from hotline.realtime.broadcast import broadcast_on_commit
+
+from . import deadlines as deadline_rules
+from .calendar import TZ
+from .events import TicketChanged
+from .models import (
+    DEPARTMENT_ROLES,
+    EVENT_CONTACT_VIEWED,
+    EVENT_CREATED,
+    EVENT_MERGED_IN,
+    EVENT_UPDATED,
+    Category,
+    Department,
+    ExtensionRequest,
+    ExtensionStatus,
+    ExternalTarget,
+    IdempotencyKey,
+    Region,
+    ReplyResult,
+    Role,
+    Satisfaction,
+    Ticket,
+    TicketEvent,
+    TicketNumberSequence,
+    User,
+)
+from .selectors import sees_everything, ticket_visible_to, user_actionable_department_ids, working_calendar
+from .workflow import SIDES, Side, Status, Transition, target
+
+logger = logging.getLogger(__name__)
+
+INTAKE_ROLES = frozenset({Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMINISTRATOR})
+DISPATCH_ROLES = frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMINISTRATOR})
+SUPERVISION_ROLES = frozenset({Role.SUPERVISOR, Role.ADMINISTRATOR})
+EDITABLE_STATES = frozenset({Status.DRAFT, Status.PENDING_DISPATCH})
+
+
+@dataclass(frozen=True)
+class TicketInput:
+    """What intake records about a request (the ticket form)."""
+
+    hotline_line: str
+    channel: str
+    appeal_type: str
+    title: str
+    content: str
+    urgency: str = "normal"
+    category_id: int | None = None
+    region_id: int | None = None
+    location_text: str = ""
+    caller_name: str = ""
+    caller_phone: str = ""
+    caller_id_number: str = ""
+    caller_confidential: bool = False
+    duplicate_of_id: int | None = None
+    reopened_from_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# Fields of a draft or pending ticket that intake may still correct.
+UPDATABLE_FIELDS = frozenset(
+    {
+        "appeal_type",
+        "title",
+        "content",
+        "urgency",
+        "category_id",
+        "region_id",
+        "location_text",
+        "caller_name",
+        "caller_phone",
+        "caller_id_number",
+        "caller_confidential",
+        "duplicate_of_id",
+    }
+)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# shared steps
+
+
+def _may_act(actor: User, side: Side, ticket: Ticket) -> bool:
+    if not actor.is_authenticated or not actor.is_active:
+        return False
+    if side is Side.DEPARTMENT:
+        if actor.role not in DEPARTMENT_ROLES or ticket.lead_department_id is None:
+            return False
+        return ticket.lead_department_id in user_actionable_department_ids(user=actor)
+    if actor.is_superuser:
+        return True
+    allowed = {Side.INTAKE: INTAKE_ROLES, Side.DISPATCH: DISPATCH_ROLES, Side.SUPERVISION: SUPERVISION_ROLES}[side]
+    return actor.role in allowed
+
+
+def _require_intake_role(actor: User) -> None:
+    if not (actor.is_authenticated and actor.is_active and (actor.is_superuser or actor.role in INTAKE_ROLES)):
+        raise NotPermitted("只有热线中心人员可以受理工单。")
+
+
+def _lock_visible(*, ticket_id: int, actor: User) -> Ticket:
+    try:
+        ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    except Ticket.DoesNotExist:
+        raise NotFound("工单不存在，或您无权查看。") from None
+    if not ticket_visible_to(user=actor).filter(pk=ticket_id).exists():
+        raise NotFound("工单不存在，或您无权查看。")
+    return ticket
+
+
+def _begin(*, ticket_id: int, transition: Transition, actor: User) -> tuple[Ticket, Status]:
+    ticket = _lock_visible(ticket_id=ticket_id, actor=actor)
+    if not _may_act(actor, SIDES[transition], ticket):
+        raise NotPermitted(
+            f"您的角色或所属单位不能对该工单执行「{transition.label}」。",
+            extra={"transition": transition.value},
+        )
+    to_status = target(transition, Status(ticket.status))
+    if to_status is None:
+        raise InvalidTransition(
+            f"工单当前状态为「{Status(ticket.status).label}」，不能执行「{transition.label}」。",
+            extra={"transition": transition.value, "status": ticket.status},
+        )
+    return ticket, to_status
+
+
+def _groups_for(ticket: Ticket, *, extra_departments: Iterable[int] = ()) -> list[str]:
+    names = [groups.ticket(ticket.id), groups.supervisors(), groups.dispatchers()]
+    if ticket.created_by_id:
+        names.append(groups.agent(ticket.created_by_id))
+    department_ids = set(extra_departments)
+    if ticket.lead_department_id:
+        department_ids.add(ticket.lead_department_id)
+    department_ids.update(ticket.assisting_departments.values_list("id", flat=True))
+    names.extend(groups.department(d) for d in sorted(department_ids))
+    return names
+
+
+def _record(
+    *,
+    ticket: Ticket,
+    kind: str,
+    actor: User | None,
+    from_status: str,
+    to_status: str,
+    data: dict[str, Any] | None = None,
+    extra_departments: Iterable[int] = (),
+) -> TicketEvent:
+    event = TicketEvent.objects.create(
+        ticket=ticket,
+        kind=kind,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        from_status=from_status,
+        to_status=to_status,
+        data=data or {},
+        created_at=clock.now(),
+    )
+    broadcast_on_commit(
+        TicketChanged(
+            event_id=event.id,
+            ticket_id=ticket.id,
+            number=ticket.number,
+            kind=kind,
+            from_status=from_status,
+            to_status=to_status,
+            lead_department_id=ticket.lead_department_id,
+            occurred_at=event.created_at,
+        ),
+        *_groups_for(ticket, extra_departments=extra_departments),
+    )
+    return event
+
+
+def _finish(
+    *,
+    ticket: Ticket,
+    transition: Transition,
+    to_status: Status,
+    actor: User,
+    fields: Sequence[str] = (),
+    data: dict[str, Any] | None = None,
+    extra_departments: Iterable[int] = (),
+) -> Ticket:
+    from_status = ticket.status
+    ticket.status = to_status
+    ticket.updated_at = clock.now()
+    ticket.save(update_fields=[*dict.fromkeys([*fields, "status", "updated_at"])])
+    _record(
+        ticket=ticket,
+        kind=transition.value,
+        actor=actor,
+        from_status=from_status,
+        to_status=to_status,
+        data=data,
+        extra_departments=extra_departments,
+    )
+    return ticket
+
+
+def _require_text(value: str, *, field_name: str, message: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ApplicationError(message, code="required", extra={"field": field_name})
+    return value
+
+
+def _dispatch_targets(
+    *, lead_department_id: int, assisting_department_ids: Iterable[int]
+) -> tuple[Department, list[Department]]:
+    assisting_ids = sorted(set(assisting_department_ids))
+    if lead_department_id in assisting_ids:
+        raise ApplicationError("主办单位不能同时作为协办单位。", code="lead_also_assisting")
+    wanted = {lead_department_id, *assisting_ids}
+    departments = {d.id: d for d in Department.objects.filter(id__in=wanted, is_active=True, accepts_dispatch=True)}
+    missing = sorted(wanted - set(departments))
+    if missing:
+        raise ApplicationError(
+            "所选单位不存在、已停用或不接收派单。", code="invalid_department", extra={"department_ids": missing}
+        )
+    return departments[lead_department_id], [departments[i] for i in assisting_ids]
+
+
+def _apply_deadlines(ticket: Ticket) -> list[str]:
+    """Set the deadlines for a ticket handed to a department now; returns the fields changed."""
+    category = ticket.category if ticket.category_id else None
+    policy = deadline_rules.policy_for(appeal_type=ticket.appeal_type, urgency=ticket.urgency, category=category)
+    if policy is None:
+        raise ApplicationError("没有适用的办理时限规则，请先在管理后台配置。", code="no_deadline_policy")
+    now = clock.now()
+    due = deadline_rules.deadlines_from(policy=policy, start=now, calendar=working_calendar())
+    ticket.deadline_policy = policy
+    ticket.dispatched_at = now
+    ticket.accept_due_at = due.accept_due_at
+    ticket.accept_warning_at = due.accept_warning_at
+    ticket.return_due_at = due.return_due_at
+    ticket.reply_due_at = due.reply_due_at
+    ticket.reply_warning_at = due.reply_warning_at
+    return [
+        "deadline_policy",
+        "dispatched_at",
+        "accept_due_at",
+        "accept_warning_at",
+        "return_due_at",
+        "reply_due_at",
+        "reply_warning_at",
+    ]
+
+
+def _deadline_data(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "policy": ticket.deadline_policy_id,
+        "accept_due_at": ticket.accept_due_at.isoformat() if ticket.accept_due_at else None,
+        "return_due_at": ticket.return_due_at.isoformat() if ticket.return_due_at else None,
+        "reply_due_at": ticket.reply_due_at.isoformat() if ticket.reply_due_at else None,
+    }
+
+
+_CLEARED_DEADLINES = {
+    "deadline_policy": None,
+    "dispatched_at": None,
+    "accept_due_at": None,
+    "accept_warning_at": None,
+    "return_due_at": None,
+    "reply_due_at": None,
+    "reply_warning_at": None,
+    "accepted_at": None,
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# intake
+
+
+def _next_number(*, hotline_line: str) -> str:
+    """`{line}-{yyyymmdd}-{nnnnnn}`: unique per line and day; the row update serializes concurrent creates."""
+    day = clock.now().astimezone(TZ).date()
+    sequence = TicketNumberSequence.objects.filter(hotline_line=hotline_line, day=day)
+    for _attempt in range(5):
+        if sequence.update(last_value=F("last_value") + 1):
+            value = sequence.values_list("last_value", flat=True).get()
+            return f"{hotline_line}-{day:%Y%m%d}-{value:06d}"
+        try:
+            with transaction.atomic():
+                TicketNumberSequence.objects.create(hotline_line=hotline_line, day=day, last_value=1)
+            return f"{hotline_line}-{day:%Y%m%d}-{1:06d}"
+        except IntegrityError:
+            # Another create made today's row first; take the next number from it.
+            continue
+    raise ApplicationError("暂时无法生成工单编号，请重试。", code="number_unavailable")
+
+
+def _validate_references(data: TicketInput, *, actor: User) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if data.hotline_line not in settings.HOTLINE_LINES:
+        raise ApplicationError(
+            f"热线号码 {data.hotline_line} 未开通。", code="unknown_hotline_line", extra={"field": "hotline_line"}
+        )
+    if data.category_id is not None:
+        category = Category.objects.filter(pk=data.category_id, is_active=True).first()
+        if category is None:
+            raise ApplicationError("诉求分类不存在或已停用。", code="invalid_category", extra={"field": "category"})
+        found["category"] = category
+    if data.region_id is not None:
+        region = Region.objects.filter(pk=data.region_id).first()
+        if region is None:
+            raise ApplicationError("所属区域不存在。", code="invalid_region", extra={"field": "region"})
+        found["region"] = region
+    for name in ("duplicate_of_id", "reopened_from_id"):
+        linked_id = getattr(data, name)
+        if linked_id is not None and not ticket_visible_to(user=actor).filter(pk=linked_id).exists():
+            raise ApplicationError("关联的工单不存在或无权查看。", code="invalid_link", extra={"field": name[:-3]})
+    return found
+
+
+@transaction.atomic
+def ticket_create(*, data: TicketInput, actor: User, draft: bool = False) -> Ticket:
+    """Intake: a draft while the call goes on, or straight to the dispatch queue."""
+    _require_intake_role(actor)
+    references = _validate_references(data, actor=actor)
+    now = clock.now()
+    status = Status.DRAFT if draft else Status.PENDING_DISPATCH
+    ticket = Ticket.objects.create(
+        number=_next_number(hotline_line=data.hotline_line),
+        hotline_line=data.hotline_line,
+        channel=data.channel,
+        status=status,
+        appeal_type=data.appeal_type,
+        category=references.get("category"),
+        urgency=data.urgency,
+        title=data.title.strip(),
+        content=data.content.strip(),
+        location_text=data.location_text.strip(),
+        region=references.get("region"),
+        caller_name=data.caller_name.strip(),
+        caller_phone=data.caller_phone.strip(),
+        caller_id_number=data.caller_id_number.strip().upper(),
+        caller_confidential=data.caller_confidential,
+        duplicate_of_id=data.duplicate_of_id,
+        reopened_from_id=data.reopened_from_id,
+        query_code=f"{secrets.randbelow(10**6):06d}",
+        created_by=actor,
+        created_at=now,
+        updated_at=now,
+    )
+    _record(
+        ticket=ticket,
+        kind=EVENT_CREATED,
+        actor=actor,
+        from_status="",
+        to_status=status,
+        data={"channel": data.channel, "hotline_line": data.hotline_line, "draft": draft, **data.extra},
+    )
+    logger.info("ticket %s created by user %s via %s", ticket.number, actor.pk, data.channel)
+    return ticket
+
+
+def _fingerprint(data: TicketInput, draft: bool) -> str:
+    payload = json.dumps({"data": asdict(data), "draft": draft}, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _replay(*, key: str, actor: User, fingerprint: str) -> Ticket | None:
+    record = IdempotencyKey.objects.select_related("ticket").filter(actor=actor, key=key).first()
+    if record is None or record.ticket is None:
+        return None
+    if record.fingerprint != fingerprint:
+        raise IdempotencyMismatch("该 Idempotency-Key 已用于内容不同的请求，请换一个新的键。")
+    return record.ticket
+
+
+def ticket_create_idempotent(
+    *, idempotency_key: str, data: TicketInput, actor: User, draft: bool = False
+) -> tuple[Ticket, bool]:
+    """Create once per (actor, key): a retry, even a concurrent one, returns the first ticket.
+
+    Returns the ticket and whether this call created it.
+    """
+    fingerprint = _fingerprint(data, draft)
+    ttl = timedelta(hours=settings.HOTLINE_IDEMPOTENCY_TTL_HOURS)
+    IdempotencyKey.objects.filter(actor=actor, key=idempotency_key, created_at__lt=clock.now() - ttl).delete()
+    replayed = _replay(key=idempotency_key, actor=actor, fingerprint=fingerprint)
+    if replayed is not None:
+        return replayed, False
+    try:
+        with transaction.atomic():
+            # The unique (actor, key) row is written first: a concurrent duplicate waits on it, then fails.
+            record = IdempotencyKey.objects.create(
+                key=idempotency_key, actor=actor, fingerprint=fingerprint, created_at=clock.now()
+            )
+            ticket = ticket_create(data=data, actor=actor, draft=draft)
+            record.ticket = ticket
+            record.save(update_fields=["ticket"])
+    except IntegrityError:
+        replayed = _replay(key=idempotency_key, actor=actor, fingerprint=fingerprint)
+        if replayed is None:
+            raise
+        return replayed, False
+    return ticket, True
+
+
+@transaction.atomic
+def ticket_update(*, ticket_id: int, actor: User, changes: dict[str, Any]) -> Ticket:
+    """Correct the ticket form while the ticket is still a draft or waits for dispatch."""
+    _require_intake_role(actor)
+    ticket = _lock_visible(ticket_id=ticket_id, actor=actor)
+    if ticket.status not in EDITABLE_STATES:
+        raise InvalidTransition(
+            f"工单当前状态为「{Status(ticket.status).label}」，不能再修改受理内容。",
+            code="not_editable",
+            extra={"status": ticket.status},
+        )
+    unknown = sorted(set(changes) - UPDATABLE_FIELDS)
+    if unknown:
+        raise ApplicationError("这些字段不能修改。", code="not_updatable", extra={"fields": unknown})
+    current = TicketInput(
+        hotline_line=ticket.hotline_line,
+        channel=ticket.channel,
+        appeal_type=ticket.appeal_type,
+        title=ticket.title,
+        content=ticket.content,
+        category_id=changes.get("category_id", ticket.category_id),
+        region_id=changes.get("region_id", ticket.region_id),
+        duplicate_of_id=changes.get("duplicate_of_id", ticket.duplicate_of_id),
+    )
+    _validate_references(current, actor=actor)
+    if changes.get("duplicate_of_id") == ticket.id:
+        raise ApplicationError("工单不能标记为自身的重复件。", code="invalid_link", extra={"field": "duplicate_of"})
+    changed = []
+    for name, value in changes.items():
+        if isinstance(value, str):
+            value = value.strip()
+        if getattr(ticket, name) != value:
+            setattr(ticket, name, value)
+            changed.append(name)
+    if not changed:
+        return ticket
+    ticket.updated_at = clock.now()
+    ticket.save(update_fields=[*changed, "updated_at"])
+    # Field names only: values may be personal data.
+    _record(
+        ticket=ticket,
+        kind=EVENT_UPDATED,
+        actor=actor,
+        from_status=ticket.status,
+        to_status=ticket.status,
+        data={"fields": sorted(name.removesuffix("_id") for name in changed)},
+    )
+    return ticket
+
+
+@transaction.atomic
+def ticket_contact_reveal(*, ticket_id: int, actor: User) -> dict[str, str]:
+    """The caller's contact in full, for a callback or a handler's call; each look is on the trail."""
+    ticket = _lock_visible(ticket_id=ticket_id, actor=actor)
+    if ticket.caller_confidential and not (sees_everything(actor) or actor.role in INTAKE_ROLES):
+        raise NotPermitted("来电人要求保密，承办单位不能查看其联系方式。", code="confidential")
+    _record(
+        ticket=ticket,
+        kind=EVENT_CONTACT_VIEWED,
+        actor=actor,
+        from_status=ticket.status,
+        to_status=ticket.status,
+        data={},
+    )
+    return {
+        "caller_name": ticket.caller_name,
+        "caller_phone": ticket.caller_phone,
+        "caller_id_number": ticket.caller_id_number,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# transitions
+
+
+@transaction.atomic
+def ticket_submit(*, ticket_id: int, actor: User) -> Ticket:
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.SUBMIT, actor=actor)
+    return _finish(ticket=ticket, transition=Transition.SUBMIT, to_status=to_status, actor=actor)
+
+
+@transaction.atomic
+def ticket_instant_reply(*, ticket_id: int, actor: User, reply_text: str) -> Ticket:
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.INSTANT_REPLY, actor=actor)
+    ticket.reply_text = _require_text(reply_text, field_name="reply_text", message="请填写答复内容。")
+    ticket.reply_result = ReplyResult.EXPLAINED if ticket.appeal_type == "inquiry" else ReplyResult.SOLVED
+    ticket.replied_at = ticket.closed_at = clock.now()
+    return _finish(
+        ticket=ticket,
+        transition=Transition.INSTANT_REPLY,
+        to_status=to_status,
+        actor=actor,
+        fields=["reply_text", "reply_result", "replied_at", "closed_at"],
+    )
+
+
+def _assign(
+    *, ticket: Ticket, lead_department_id: int, assisting_department_ids: Iterable[int]
+) -> tuple[list[str], dict[str, Any]]:
+    lead, assisting = _dispatch_targets(
+        lead_department_id=lead_department_id, assisting_department_ids=assisting_department_ids
+    )
+    ticket.lead_department = lead
+    fields = ["lead_department", *_apply_deadlines(ticket)]
+    ticket.assisting_departments.set(assisting)
+    data = {
+        "lead_department": lead.id,
+        "assisting_departments": [d.id for d in assisting],
+        **_deadline_data(ticket),
+    }
+    return fields, data
+
+
+@transaction.atomic
+def ticket_dispatch(
+    *,
+    ticket_id: int,
+    actor: User,
+    lead_department_id: int,
+    assisting_department_ids: Iterable[int] = (),
+    note: str = "",
+) -> Ticket:
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.DISPATCH, actor=actor)
+    fields, data = _assign(
+        ticket=ticket, lead_department_id=lead_department_id, assisting_department_ids=assisting_department_ids
+    )
+    return _finish(
+        ticket=ticket,
+        transition=Transition.DISPATCH,
+        to_status=to_status,
+        actor=actor,
+        fields=fields,
+        data={**data, "note": note.strip()},
+    )
+
+
+@transaction.atomic
+def ticket_accept(*, ticket_id: int, actor: User) -> Ticket:
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.ACCEPT, actor=actor)
+    ticket.accepted_at = clock.now()
+    late = bool(ticket.accept_due_at and ticket.accepted_at > ticket.accept_due_at)
+    return _finish(
+        ticket=ticket,
+        transition=Transition.ACCEPT,
+        to_status=to_status,
+        actor=actor,
+        fields=["accepted_at"],
+        data={"department": ticket.lead_department_id, "late": late},
+    )
+
+
+@transaction.atomic
+def ticket_return(*, ticket_id: int, actor: User, reason: str) -> Ticket:
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.RETURN, actor=actor)
+    reason = _require_text(reason, field_name="reason", message="退单必须说明理由。")
+    if ticket.return_due_at and clock.now() > ticket.return_due_at:
+        raise ApplicationError(
+            "已超过允许退单的时限，请申请改派或延期。",
+            code="return_window_closed",
+            extra={"return_due_at": ticket.return_due_at.isoformat()},
+        )
+    previous = [ticket.lead_department_id, *ticket.assisting_departments.values_list("id", flat=True)]
+    department_id = ticket.lead_department_id
+    for name, value in _CLEARED_DEADLINES.items():
+        setattr(ticket, name, value)
+    ticket.lead_department = None
+    ticket.assisting_departments.clear()
+    ticket.return_count += 1
+    return _finish(
+        ticket=ticket,
+        transition=Transition.RETURN,
+        to_status=to_status,
+        actor=actor,
+        fields=["lead_department", "return_count", *_CLEARED_DEADLINES],
+        data={"department": department_id, "reason": reason},
+        extra_departments=[d for d in previous if d],
+    )
+
+
+@transaction.atomic
+def ticket_reassign(
+    *,
+    ticket_id: int,
+    actor: User,
+    lead_department_id: int,
+    assisting_department_ids: Iterable[int] = (),
+    reason: str,
+) -> Ticket:
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.REASSIGN, actor=actor)
+    reason = _require_text(reason, field_name="reason", message="改派必须说明理由。")
+    previous = [ticket.lead_department_id, *ticket.assisting_departments.values_list("id", flat=True)]
+    from_department = ticket.lead_department_id
+    ticket.accepted_at = None
+    fields, data = _assign(
+        ticket=ticket, lead_department_id=lead_department_id, assisting_department_ids=assisting_department_ids
+    )
+    return _finish(
+        ticket=ticket,
+        transition=Transition.REASSIGN,
+        to_status=to_status,
+        actor=actor,
+        fields=[*fields, "accepted_at"],
+        data={**data, "from_department": from_department, "reason": reason},
+        extra_departments=[d for d in previous if d],
+    )
+
+
+@transaction.atomic
+def ticket_request_extension(*, ticket_id: int, actor: User, working_days: int, reason: str) -> Ticket:
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.REQUEST_EXTENSION, actor=actor)
+    reason = _require_text(reason, field_name="reason", message="申请延期必须说明理由。")
+    policy = ticket.deadline_policy
+    max_extensions = policy.max_extensions if policy else 0
+    max_days = policy.max_extension_working_days if policy else 0
+    if ticket.extension_count >= max_extensions:
+        raise ApplicationError(f"该工单最多可延期 {max_extensions} 次，已用完。", code="extension_limit_reached")
+    if not 1 <= working_days <= max_days:
+        raise ApplicationError(
+            f"单次延期为 1 至 {max_days} 个工作日。", code="extension_too_long", extra={"field": "working_days"}
+        )
+    if ticket.extensions.filter(status=ExtensionStatus.PENDING).exists():
+        raise ApplicationError("已有待审批的延期申请。", code="extension_pending")
+    request = ExtensionRequest.objects.create(
+        ticket=ticket,
+        department_id=ticket.lead_department_id,
+        requested_by=actor,
+        working_days=working_days,
+        reason=reason,
+        created_at=clock.now(),
+    )
+    return _finish(
+        ticket=ticket,
+        transition=Transition.REQUEST_EXTENSION,
+        to_status=to_status,
+        actor=actor,
+        data={"extension": request.id, "working_days": working_days, "reason": reason},
+    )
+
+
+def _pending_extension(ticket: Ticket) -> ExtensionRequest:
+    request = ticket.extensions.select_for_update().filter(status=ExtensionStatus.PENDING).first()
+    if request is None:
+        raise ApplicationError("没有待审批的延期申请。", code="no_pending_extension")
+    return request
+
+
+def _decide_extension(request: ExtensionRequest, *, status: str, actor: User, note: str) -> None:
+    request.status = status
+    request.decided_by = actor
+    request.decided_at = clock.now()
+    request.decision_note = note.strip()
+    request.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+
+
+@transaction.atomic
+def ticket_approve_extension(*, ticket_id: int, actor: User, note: str = "") -> Ticket:
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.APPROVE_EXTENSION, actor=actor)
+    request = _pending_extension(ticket)
+    _decide_extension(request, status=ExtensionStatus.APPROVED, actor=actor, note=note)
+    calendar = working_calendar()
+    base = ticket.reply_due_at or clock.now()
+    ticket.reply_due_at = calendar.add(base, request.working_days, "working_days")
+    start = ticket.dispatched_at or clock.now()
+    percent = ticket.deadline_policy.warning_percent if ticket.deadline_policy else 80
+    ticket.reply_warning_at = deadline_rules.warning_at(start, ticket.reply_due_at, percent)
+    ticket.extension_count += 1
+    return _finish(
+        ticket=ticket,
+        transition=Transition.APPROVE_EXTENSION,
+        to_status=to_status,
+        actor=actor,
+        fields=["reply_due_at", "reply_warning_at", "extension_count"],
+        data={
+            "extension": request.id,
+            "working_days": request.working_days,
+            "reply_due_at": ticket.reply_due_at.isoformat(),
+            "note": request.decision_note,
+        },
+    )
+
+
+@transaction.atomic
+def ticket_reject_extension(*, ticket_id: int, actor: User, note: str) -> Ticket:
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.REJECT_EXTENSION, actor=actor)
+    note = _require_text(note, field_name="note", message="驳回延期必须说明理由。")
+    request = _pending_extension(ticket)
+    _decide_extension(request, status=ExtensionStatus.REJECTED, actor=actor, note=note)
+    return _finish(
+        ticket=ticket,
+        transition=Transition.REJECT_EXTENSION,
+        to_status=to_status,
+        actor=actor,
+        data={"extension": request.id, "note": note},
+    )
+
+
+@transaction.atomic
+def ticket_reply(*, ticket_id: int, actor: User, reply_text: str, result: str) -> Ticket:
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.REPLY, actor=actor)
+    if result not in ReplyResult.values:
+        raise ApplicationError("办理结果无效。", code="invalid_choice", extra={"field": "result"})
+    ticket.reply_text = _require_text(reply_text, field_name="reply_text", message="请填写答复内容。")
+    ticket.reply_result = result
+    ticket.replied_at = clock.now()
+    late = bool(ticket.reply_due_at and ticket.replied_at > ticket.reply_due_at)
+    return _finish(
+        ticket=ticket,
+        transition=Transition.REPLY,
+        to_status=to_status,
+        actor=actor,
+        fields=["reply_text", "reply_result", "replied_at"],
+        data={"department": ticket.lead_department_id, "result": result, "late": late},
+    )
+
+
+@transaction.atomic
+def ticket_approve_reply(*, ticket_id: int, actor: User) -> Ticket:
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.APPROVE_REPLY, actor=actor)
+    return _finish(ticket=ticket, transition=Transition.APPROVE_REPLY, to_status=to_status, actor=actor)
+
+
+@transaction.atomic
+def ticket_reject_reply(*, ticket_id: int, actor: User, reason: str) -> Ticket:
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.REJECT_REPLY, actor=actor)
+    reason = _require_text(reason, field_name="reason", message="退回重办必须说明理由。")
+    ticket.replied_at = None
+    return _finish(
+        ticket=ticket,
+        transition=Transition.REJECT_REPLY,
+        to_status=to_status,
+        actor=actor,
+        fields=["replied_at"],
+        data={"department": ticket.lead_department_id, "reason": reason},
+    )
+
+
+@transaction.atomic
+def ticket_close(*, ticket_id: int, actor: User, satisfaction: str | None, comment: str = "") -> Ticket:
+    """The callback's outcome when the citizen is satisfied (or cannot be reached: satisfaction None)."""
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.CLOSE, actor=actor)
+    if satisfaction not in (None, Satisfaction.SATISFIED, Satisfaction.FAIRLY_SATISFIED):
+        raise ApplicationError(
+            "不满意的工单应执行「不满意重办」。", code="dissatisfied_needs_reopen", extra={"field": "satisfaction"}
+        )
+    ticket.satisfaction = satisfaction or ""
+    ticket.satisfaction_comment = comment.strip()
+    ticket.closed_at = clock.now()
+    return _finish(
+        ticket=ticket,
+        transition=Transition.CLOSE,
+        to_status=to_status,
+        actor=actor,
+        fields=["satisfaction", "satisfaction_comment", "closed_at"],
+        data={"satisfaction": satisfaction, "unreachable": satisfaction is None},
+    )
+
+
+@transaction.atomic
+def ticket_reopen(*, ticket_id: int, actor: User, comment: str) -> Ticket:
+    """Dissatisfied at callback: back to the same lead department with fresh deadlines."""
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.REOPEN, actor=actor)
+    comment = _require_text(comment, field_name="comment", message="请记录群众不满意的原因。")
+    if ticket.lead_department_id is None:
+        raise ApplicationError("工单没有主办单位，无法重办。", code="no_lead_department")
+    ticket.satisfaction = Satisfaction.DISSATISFIED
+    ticket.satisfaction_comment = comment
+    ticket.reopen_count += 1
+    ticket.accepted_at = None
+    ticket.replied_at = None
+    fields = _apply_deadlines(ticket)
+    return _finish(
+        ticket=ticket,
+        transition=Transition.REOPEN,
+        to_status=to_status,
+        actor=actor,
+        fields=[*fields, "satisfaction", "satisfaction_comment", "reopen_count", "accepted_at", "replied_at"],
+        data={
+            "satisfaction": Satisfaction.DISSATISFIED.value,
+            "department": ticket.lead_department_id,
+            **_deadline_data(ticket),
+        },
+    )
+
+
+@transaction.atomic
+def ticket_merge(*, ticket_id: int, actor: User, into_ticket_id: int, note: str = "") -> Ticket:
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.MERGE, actor=actor)
+    if into_ticket_id == ticket.id:
+        raise ApplicationError("工单不能并入自身。", code="merge_into_self")
+    into = ticket_visible_to(user=actor).select_for_update().filter(pk=into_ticket_id).first()
+    if into is None:
+        raise NotFound("要并入的工单不存在，或您无权查看。")
+    if into.status in (Status.MERGED, Status.CANCELLED, Status.TRANSFERRED):
+        raise ApplicationError("要并入的工单已并单、撤销或转外部。", code="merge_target_closed")
+    ticket.merged_into = into
+    merged = _finish(
+        ticket=ticket,
+        transition=Transition.MERGE,
+        to_status=to_status,
+        actor=actor,
+        fields=["merged_into"],
+        data={"into": into.id, "into_number": into.number, "note": note.strip()},
+    )
+    # The surviving ticket's trail shows what joined it.
+    _record(
+        ticket=into,
+        kind=EVENT_MERGED_IN,
+        actor=actor,
+        from_status=into.status,
+        to_status=into.status,
+        data={"ticket": ticket.id, "number": ticket.number},
+    )
+    return merged
+
+
+@transaction.atomic
+def ticket_transfer(*, ticket_id: int, actor: User, target: str, note: str = "") -> Ticket:
+    """Emergencies go at once to 110/119/120/122; litigation, arbitration, petitions and disclosure
+    requests are told their legal route (国办函〔2025〕66号)."""
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.TRANSFER, actor=actor)
+    if target not in ExternalTarget.values:
+        raise ApplicationError("转外部去向无效。", code="invalid_choice", extra={"field": "target"})
+    ticket.external_target = target
+    ticket.closed_at = clock.now()
+    return _finish(
+        ticket=ticket,
+        transition=Transition.TRANSFER,
+        to_status=to_status,
+        actor=actor,
+        fields=["external_target", "closed_at"],
+        data={"target": target, "note": note.strip()},
+    )
+
+
+@transaction.atomic
+def ticket_cancel(*, ticket_id: int, actor: User, reason: str) -> Ticket:
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.CANCEL, actor=actor)
+    reason = _require_text(reason, field_name="reason", message="撤销必须说明理由。")
+    ticket.closed_at = clock.now()
+    return _finish(
+        ticket=ticket,
+        transition=Transition.CANCEL,
+        to_status=to_status,
+        actor=actor,
+        fields=["closed_at"],
+        data={"reason": reason},
+    )

@@ -16,7 +16,7 @@ from rest_framework.views import exception_handler
 class ApplicationError(Exception):
     """A request that is well-formed but cannot be carried out as asked."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     default_code = "invalid_request"
 
     def __init__(self, message: str, *, code: str | None = None, extra: dict[str, Any] | None = None):
@@ -82,5 +82,6 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         response.data = _body("invalid", "请求数据有误，请检查各字段。", errors=response.data)
     elif isinstance(exc, exceptions.APIException):
         detail = response.data.get("detail", str(exc)) if isinstance(response.data, dict) else response.data
-        response.data = _body(exc.get_codes() if isinstance(exc.get_codes(), str) else "error", detail)
+        codes = exc.get_codes()
+        response.data = _body(codes if isinstance(codes, str) else "error", detail)
     return response

@@ -1,3 +1,4 @@
+import importlib
 from dataclasses import dataclass
 
 import pytest
@@ -45,8 +46,17 @@ class Org:
         }[department.id]
 
 
+def _restore_default_policies() -> None:
+    # Transactional tests flush every table, including rows the data migrations wrote.
+    from django.apps import apps
+
+    migration = importlib.import_module("ticketing.migrations.0002_default_deadline_policies")
+    migration.create(apps, None)
+
+
 @pytest.fixture
 def org(db) -> Org:  # type: ignore[no-untyped-def]
+    _restore_default_policies()
     city = RegionFactory(code="210100", name="沈阳市", level=RegionLevel.CITY)
     district = RegionFactory(code="210102", name="和平区", level=RegionLevel.DISTRICT, parent=city)
     street = RegionFactory(code="210102001", name="太原街街道", level=RegionLevel.STREET, parent=district)

@@ -3,6 +3,7 @@ to a ticket goes through the services (the API), so the trail stays complete."""
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from .models import (
@@ -48,7 +49,7 @@ class UserAdmin(BaseUserAdmin):
     search_fields = ["username", "full_name"]
     filter_horizontal = ["departments", "groups", "user_permissions"]
     fieldsets = (
-        *BaseUserAdmin.fieldsets,
+        *(BaseUserAdmin.fieldsets or ()),
         ("热线角色", {"fields": ("full_name", "role", "departments")}),
     )
     add_fieldsets = (
@@ -71,7 +72,7 @@ class CategoryAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     inlines = [SubcategoryInline]
 
-    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Category]:
         return super().get_queryset(request).select_related("parent")
 
 
@@ -114,8 +115,7 @@ class TicketEventInline(admin.TabularInline):
     model = TicketEvent
     extra = 0
     can_delete = False
-    fields = ["id", "created_at", "kind", "actor", "from_status", "to_status", "data"]
-    readonly_fields = fields
+    fields = readonly_fields = ("id", "created_at", "kind", "actor", "from_status", "to_status", "data")
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

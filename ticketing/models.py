@@ -3,6 +3,8 @@
 Fields, constraints and indexes only. Writes go through `services`, reads through `selectors`.
 """
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
@@ -384,12 +386,12 @@ class TicketEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.ticket_id}#{self.pk} {self.kind}"
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise RuntimeError("ticket events are append-only")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise RuntimeError("ticket events are append-only")
 
 

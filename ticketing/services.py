@@ -649,9 +649,11 @@ def ticket_request_extension(*, ticket_id: int, actor: User, working_days: int, 
         )
     if ticket.extensions.filter(status=ExtensionStatus.PENDING).exists():
         raise ApplicationError("已有待审批的延期申请。", code="extension_pending")
+    # The department side guarantees a lead department here.
+    assert ticket.lead_department is not None
     request = ExtensionRequest.objects.create(
         ticket=ticket,
-        department_id=ticket.lead_department_id,
+        department=ticket.lead_department,
         requested_by=actor,
         working_days=working_days,
         reason=reason,

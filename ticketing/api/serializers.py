@@ -36,22 +36,20 @@ _ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 _ID_CHECK = "10X98765432"
 
 
-def validate_id_number(value: str) -> str:
+def validate_id_number(value: str) -> None:
     """A resident ID number (GB 11643): 17 digits and a check character."""
     if not value:
-        return value
+        return
     if not ID_NUMBER_PATTERN.match(value):
         raise serializers.ValidationError("身份证号应为 18 位。")
     total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
     if _ID_CHECK[total % 11] != value[-1].upper():
         raise serializers.ValidationError("身份证号校验位不正确。")
-    return value.upper()
 
 
-def validate_phone(value: str) -> str:
+def validate_phone(value: str) -> None:
     if value and not PHONE_PATTERN.match(value):
         raise serializers.ValidationError("联系电话格式不正确。")
-    return value
 
 
 class TicketCreateSerializer(StrictSerializer):
@@ -204,7 +202,7 @@ class DepartmentBriefSerializer(serializers.ModelSerializer):
 
 
 class CategoryBriefSerializer(serializers.ModelSerializer):
-    parent = serializers.CharField(source="parent.name", default=None, read_only=True)
+    parent = serializers.CharField(source="parent.name", default=None, read_only=True)  # type: ignore[assignment]
 
     class Meta:
         model = Category
@@ -356,7 +354,7 @@ class CategoryTreeSerializer(serializers.ModelSerializer):
 
 
 class DepartmentSerializer(serializers.ModelSerializer):
-    parent = serializers.IntegerField(source="parent_id", read_only=True, allow_null=True)
+    parent = serializers.IntegerField(source="parent_id", read_only=True, allow_null=True)  # type: ignore[assignment]
 
     class Meta:
         model = Department
@@ -364,7 +362,7 @@ class DepartmentSerializer(serializers.ModelSerializer):
 
 
 class RegionSerializer(serializers.ModelSerializer):
-    parent = serializers.IntegerField(source="parent_id", read_only=True, allow_null=True)
+    parent = serializers.IntegerField(source="parent_id", read_only=True, allow_null=True)  # type: ignore[assignment]
 
     class Meta:
         model = Region

@@ -458,6 +458,8 @@ def ticket_update(*, ticket_id: int, actor: User, changes: dict[str, Any]) -> Ti
     for name, value in changes.items():
         if isinstance(value, str):
             value = value.strip()
+        if name == "caller_id_number":
+            value = value.upper()
         if getattr(ticket, name) != value:
             setattr(ticket, name, value)
             changed.append(name)

@@ -259,10 +259,12 @@ class TicketViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         responses=s.TicketEventSerializer(many=True),
         summary="全程留痕（流转记录）",
     )
-    @action(detail=True, methods=["get"])
+    # Not paginated: the whole trail is returned, so the schema must not promise a page.
+    @action(detail=True, methods=["get"], pagination_class=None)
     def timeline(self, request: Request, pk: str | None = None) -> Response:
         after = request.query_params.get("after")
-        if after is not None and not after.isdigit():
+        # isdigit() alone accepts "²", which int() then refuses.
+        if after is not None and not (after.isascii() and after.isdigit()):
             raise ApplicationError("after 必须是非负整数。", code="invalid", extra={"field": "after"})
         try:
             events = selectors.ticket_timeline(

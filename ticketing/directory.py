@@ -56,6 +56,8 @@ def department_upsert(*, data: DepartmentInput) -> Department:
     if missing:
         raise ApplicationError(f"未知的区划代码：{', '.join(missing)}", code="unknown_region")
     department.jurisdiction.set(regions)
+    # The input is the whole list: items no longer in it are removed.
+    department.responsibilities.exclude(title__in=list(data.responsibilities)).delete()
     existing = set(department.responsibilities.values_list("title", flat=True))
     ResponsibilityItem.objects.bulk_create(
         ResponsibilityItem(department=department, title=title)
@@ -119,7 +121,7 @@ def category_import(*, pairs: Iterable[tuple[str, str | None]]) -> CategoryImpor
             parent, created = Category.objects.get_or_create(
                 name=first, parent=None, defaults={"sort_order": next_order}
             )
-            next_order += 1
+            next_order += created
             created_first += created
             parents[first] = parent
         seen_first.add(first)
@@ -127,7 +129,7 @@ def category_import(*, pairs: Iterable[tuple[str, str | None]]) -> CategoryImpor
             _child, created = Category.objects.get_or_create(
                 name=second, parent=parents[first], defaults={"sort_order": next_order}
             )
-            next_order += 1
+            next_order += created
             created_second += created
             seen_second.add((first, second))
     return CategoryImportResult(

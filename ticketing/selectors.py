@@ -72,8 +72,9 @@ def ticket_visible_to(*, user: User) -> QuerySet[Ticket]:
     """Tickets `user` may see.
 
     - supervisors and administrators: all;
-    - dispatchers: all but other people's drafts (a draft belongs to the call it is being taken on);
-    - agents: the tickets they took in, and every ticket waiting for a callback;
+    - agents and dispatchers: all but other people's drafts (a draft belongs to the call it is being
+      taken on). Agents answer progress calls, take repeat calls to merge and make callbacks on any
+      ticket; caller data stays masked, and revealing it is on the trail;
     - department handlers: tickets led or assisted by their own departments;
     - department leads: the same for their departments' whole subtrees.
     """
@@ -82,10 +83,8 @@ def ticket_visible_to(*, user: User) -> QuerySet[Ticket]:
         return tickets.none()
     if sees_everything(user):
         return tickets
-    if user.role == Role.DISPATCHER:
+    if user.role in (Role.AGENT, Role.DISPATCHER):
         return tickets.filter(~Q(status=Status.DRAFT) | Q(created_by=user))
-    if user.role == Role.AGENT:
-        return tickets.filter(Q(created_by=user) | Q(status=Status.CALLBACK))
     if user.role in DEPARTMENT_ROLES:
         departments = user_actionable_department_ids(user=user)
         if not departments:

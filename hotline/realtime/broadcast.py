@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 from django.db import transaction
 from pydantic import BaseModel
 
@@ -19,14 +19,11 @@ logger = logging.getLogger(__name__)
 MESSAGE_TYPE = "realtime.event"
 
 
-def send_now(event: BaseModel, groups: Iterable[str]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
+async def _send_to_groups(layer: BaseChannelLayer, event: BaseModel, groups: list[str]) -> None:
     message = {"type": MESSAGE_TYPE, "event": event.model_dump(mode="json")}
-    for group in dict.fromkeys(groups):
+    for group in groups:
         try:
-            async_to_sync(layer.group_send)(group, message)
+            await layer.group_send(group, message)
         except Exception:
             # Logged without the payload: it may carry personal data.
             logger.exception(
@@ -34,6 +31,14 @@ def send_now(event: BaseModel, groups: Iterable[str]) -> None:
                 type(event).__name__,
                 group,
             )
+
+
+def send_now(event: BaseModel, groups: Iterable[str]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    # One trip into the event loop per event, not per group.
+    async_to_sync(_send_to_groups)(layer, event, list(dict.fromkeys(groups)))
 
 
 def broadcast_on_commit(event: BaseModel, *groups: str, using: str | None = None) -> None:

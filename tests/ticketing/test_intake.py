@@ -104,3 +104,15 @@ def test_mask_name_and_id_number():
     assert mask_name("张三") == "张*"
     assert mask_name("欧阳娜娜") == "欧***"
     assert mask_id_number("11010519491231002X") == "110***********002X"
+
+
+def test_department_upsert_replaces_the_responsibility_list(db):
+    from ticketing import directory
+    from ticketing.directory import DepartmentInput
+
+    data = DepartmentInput(code="T1", name="市水务局", kind="city_bureau", responsibilities=["供水管网维修", "排水"])
+    directory.department_upsert(data=data)
+    department = directory.department_upsert(
+        data=DepartmentInput(code="T1", name="市水务局", kind="city_bureau", responsibilities=["排水", "河道管理"])
+    )
+    assert sorted(department.responsibilities.values_list("title", flat=True)) == ["排水", "河道管理"]

@@ -23,8 +23,8 @@ from ticketing.workflow import Status, Transition
 #   callback         taken in by org.dispatcher, handled by org.bureau_unit, waiting for the callback
 VISIBILITY = """
                 draft  dispatcher_draft  pending  bureau  unit  other  street  assisted  callback
-agent             x           .             x        .      .     .      .        .         x
-other_agent       .           .             .        x      .     .      .        x         x
+agent             x           .             x        x      x     x      x        x         x
+other_agent       .           .             x        x      x     x      x        x         x
 dispatcher        .           x             x        x      x     x      x        x         x
 supervisor        x           x             x        x      x     x      x        x         x
 administrator     x           x             x        x      x     x      x        x         x

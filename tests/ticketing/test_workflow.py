@@ -211,3 +211,18 @@ def test_dispatch_refuses_a_department_that_does_not_take_tickets(org):
             assisting_department_ids=[org.bureau.id],
         )
     assert both.value.code == "lead_also_assisting"
+
+
+def test_an_agent_merges_a_repeat_call_into_a_ticket_another_agent_took(org):
+    first = make_ticket(org, Status.DISPATCHED, agent=org.other_agent)
+    repeat = make_ticket(org, Status.DRAFT, agent=org.agent)
+    merged = services.ticket_merge(ticket_id=repeat.id, actor=org.agent, into_ticket_id=first.id)
+    assert merged.status == Status.MERGED
+    assert merged.merged_into_id == first.id
+
+
+def test_nobody_else_sees_or_merges_into_an_agents_draft(org):
+    draft = make_ticket(org, Status.DRAFT, agent=org.other_agent)
+    repeat = make_ticket(org, Status.PENDING_DISPATCH, agent=org.agent)
+    with pytest.raises(NotFound):
+        services.ticket_merge(ticket_id=repeat.id, actor=org.agent, into_ticket_id=draft.id)

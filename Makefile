@@ -9,7 +9,6 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
-export DJANGO_SETTINGS_MODULE ?= hotline.settings.local
 
 .PHONY: run test lint typecheck serve migrate seed lock clean python-check
 
@@ -40,11 +39,13 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.dev
-	$(BIN)/mypy hotline ticketing telephony knowledge_base routing
+	DJANGO_SETTINGS_MODULE=hotline.settings.test $(BIN)/mypy hotline ticketing telephony knowledge_base routing
 
+# Test settings are set here, not left to the environment: a DJANGO_SETTINGS_MODULE in the shell would
+# otherwise win over pyproject.toml.
 test: $(VENV)/.dev lint typecheck
 	DJANGO_SETTINGS_MODULE=hotline.settings.test $(PY) manage.py makemigrations --check --dry-run
-	$(BIN)/pytest
+	DJANGO_SETTINGS_MODULE=hotline.settings.test $(BIN)/pytest
 
 # Re-pin requirements*.txt from requirements/*.in in a clean virtual environment.
 lock: python-check

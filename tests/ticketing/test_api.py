@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from hotline import clock
-from tests.helpers import make_ticket
+from tests.helpers import make_ticket, ticket_payload, transition_body
 from ticketing import services
 from ticketing.calendar import TZ
 from ticketing.models import EVENT_UPDATED, IdempotencyKey, Ticket, TicketEvent
@@ -15,20 +15,6 @@ from ticketing.workflow import SIDES, Side, Status, Transition
 
 TICKETS = "/api/v1/tickets/"
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
-
-
-def _payload(**overrides):  # type: ignore[no-untyped-def]
-    body = {
-        "channel": "phone",
-        "appeal_type": "complaint",
-        "title": "小区夜间施工噪音扰民",
-        "content": "幸福小区东门工地每天夜里十一点后还在施工，噪音很大，影响休息。",
-        "location_text": "幸福小区东门",
-        "caller_name": "张三",
-        "caller_phone": "13812345678",
-    }
-    body.update(overrides)
-    return body
 
 
 def _transition(client, ticket_id: int, name: str, body: dict | None = None):  # type: ignore[no-untyped-def]
@@ -47,7 +33,7 @@ def _time(value: str) -> datetime:
 
 
 def test_create_returns_the_new_ticket(org, api_as):
-    response = api_as(org.agent).post(TICKETS, _payload(category=org.category.id), format="json")
+    response = api_as(org.agent).post(TICKETS, ticket_payload(category=org.category.id), format="json")
 
     assert response.status_code == 201
     body = response.json()
@@ -61,7 +47,7 @@ def test_create_returns_the_new_ticket(org, api_as):
 
 
 def test_create_as_draft(org, api_as):
-    response = api_as(org.agent).post(TICKETS, _payload(draft=True, hotline_line="8890"), format="json")
+    response = api_as(org.agent).post(TICKETS, ticket_payload(draft=True, hotline_line="8890"), format="json")
 
     assert response.status_code == 201
     assert response.json()["status"] == Status.DRAFT
@@ -69,7 +55,9 @@ def test_create_as_draft(org, api_as):
 
 
 def test_create_refuses_unknown_fields_and_names_them(org, api_as):
-    response = api_as(org.agent).post(TICKETS, _payload(priority="high", callerPhone="13812345678"), format="json")
+    response = api_as(org.agent).post(
+        TICKETS, ticket_payload(priority="high", callerPhone="13812345678"), format="json"
+    )
 
     assert response.status_code == 400
     body = response.json()
@@ -93,7 +81,7 @@ def test_create_refuses_unknown_fields_and_names_them(org, api_as):
     ],
 )
 def test_create_refuses_wrong_types(org, api_as, field, value):
-    response = api_as(org.agent).post(TICKETS, _payload(**{field: value}), format="json")
+    response = api_as(org.agent).post(TICKETS, ticket_payload(**{field: value}), format="json")
 
     assert response.status_code == 400
     body = response.json()
@@ -104,7 +92,7 @@ def test_create_refuses_wrong_types(org, api_as, field, value):
 
 @pytest.mark.parametrize("field", ["channel", "appeal_type", "title", "content"])
 def test_create_requires_the_ticket_form(org, api_as, field):
-    body = _payload()
+    body = ticket_payload()
     del body[field]
 
     response = api_as(org.agent).post(TICKETS, body, format="json")
@@ -123,7 +111,7 @@ def test_an_empty_body_names_every_required_field(org, api_as):
 
 
 def test_a_blank_title_is_refused(org, api_as):
-    response = api_as(org.agent).post(TICKETS, _payload(title="   "), format="json")
+    response = api_as(org.agent).post(TICKETS, ticket_payload(title="   "), format="json")
 
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["title"]
@@ -133,8 +121,8 @@ def test_a_blank_title_is_refused(org, api_as):
 def test_create_refuses_oversized_text_but_takes_the_limit(org, api_as, field, limit):
     client = api_as(org.agent)
 
-    too_long = client.post(TICKETS, _payload(**{field: "噪" * (limit + 1)}), format="json")
-    at_limit = client.post(TICKETS, _payload(**{field: "噪" * limit}), format="json")
+    too_long = client.post(TICKETS, ticket_payload(**{field: "噪" * (limit + 1)}), format="json")
+    at_limit = client.post(TICKETS, ticket_payload(**{field: "噪" * limit}), format="json")
 
     assert too_long.status_code == 400
     assert list(too_long.json()["errors"]) == [field]
@@ -162,7 +150,7 @@ def test_create_refuses_malformed_json(org, api_as):
 
 @pytest.mark.parametrize("phone", ["abc", "138-1234-567x", "12", "1" * 25, "１３８１２３４５６７８"])
 def test_create_refuses_an_invalid_phone(org, api_as, phone):
-    response = api_as(org.agent).post(TICKETS, _payload(caller_phone=phone), format="json")
+    response = api_as(org.agent).post(TICKETS, ticket_payload(caller_phone=phone), format="json")
 
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["caller_phone"]
@@ -170,7 +158,7 @@ def test_create_refuses_an_invalid_phone(org, api_as, phone):
 
 @pytest.mark.parametrize("phone", ["13812345678", "024-23456789", "+86 138 1234 5678", ""])
 def test_create_takes_a_valid_phone(org, api_as, phone):
-    response = api_as(org.agent).post(TICKETS, _payload(caller_phone=phone), format="json")
+    response = api_as(org.agent).post(TICKETS, ticket_payload(caller_phone=phone), format="json")
 
     assert response.status_code == 201
     assert Ticket.objects.get().caller_phone == phone
@@ -186,7 +174,7 @@ def test_create_takes_a_valid_phone(org, api_as, phone):
     ],
 )
 def test_create_refuses_an_invalid_id_number(org, api_as, id_number, message):
-    response = api_as(org.agent).post(TICKETS, _payload(caller_id_number=id_number), format="json")
+    response = api_as(org.agent).post(TICKETS, ticket_payload(caller_id_number=id_number), format="json")
 
     assert response.status_code == 400
     assert response.json()["errors"] == {"caller_id_number": [message]}
@@ -194,7 +182,7 @@ def test_create_refuses_an_invalid_id_number(org, api_as, id_number, message):
 
 @pytest.mark.parametrize("id_number", ["11010519491231002X", "11010519491231002x"])
 def test_create_takes_a_valid_id_number_and_stores_it_upper_case(org, api_as, id_number):
-    response = api_as(org.agent).post(TICKETS, _payload(caller_id_number=id_number), format="json")
+    response = api_as(org.agent).post(TICKETS, ticket_payload(caller_id_number=id_number), format="json")
 
     assert response.status_code == 201
     assert Ticket.objects.get().caller_id_number == "11010519491231002X"
@@ -202,7 +190,7 @@ def test_create_takes_a_valid_id_number_and_stores_it_upper_case(org, api_as, id
 
 
 def test_create_refuses_an_unknown_hotline_line(org, api_as):
-    response = api_as(org.agent).post(TICKETS, _payload(hotline_line="99999"), format="json")
+    response = api_as(org.agent).post(TICKETS, ticket_payload(hotline_line="99999"), format="json")
 
     assert response.status_code == 400
     assert response.json()["code"] == "unknown_hotline_line"
@@ -212,7 +200,7 @@ def test_create_refuses_an_unknown_hotline_line(org, api_as):
 
 
 def test_create_refuses_an_unknown_category(org, api_as):
-    response = api_as(org.agent).post(TICKETS, _payload(category=org.category.id + 1000), format="json")
+    response = api_as(org.agent).post(TICKETS, ticket_payload(category=org.category.id + 1000), format="json")
 
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_category"
@@ -221,7 +209,7 @@ def test_create_refuses_an_unknown_category(org, api_as):
 
 
 def test_a_department_user_cannot_create(org, api_as):
-    response = api_as(org.handler).post(TICKETS, _payload(), format="json")
+    response = api_as(org.handler).post(TICKETS, ticket_payload(), format="json")
 
     assert response.status_code == 403
     assert response.json()["code"] == "not_permitted"
@@ -232,7 +220,7 @@ def test_a_department_user_cannot_create(org, api_as):
 
 
 def test_status_in_a_create_is_an_unknown_field(org, api_as):
-    response = api_as(org.agent).post(TICKETS, _payload(status="closed"), format="json")
+    response = api_as(org.agent).post(TICKETS, ticket_payload(status="closed"), format="json")
 
     assert response.status_code == 400
     assert response.json()["errors"] == {"status": ["未知字段。"]}
@@ -341,26 +329,7 @@ def test_patch_of_an_invisible_ticket_is_not_found(org, api_as):
 
 
 def _valid_body(transition: Transition, org) -> dict:  # type: ignore[no-untyped-def]
-    """An input each transition endpoint accepts, so only the ticket's state can refuse it."""
-    return {
-        Transition.SUBMIT: {},
-        Transition.INSTANT_REPLY: {"reply_text": "已告知办理渠道。"},
-        Transition.DISPATCH: {"lead_department": org.bureau.id},
-        Transition.ACCEPT: {},
-        Transition.RETURN: {"reason": "不属于本单位职责。"},
-        Transition.REASSIGN: {"lead_department": org.other_bureau.id, "reason": "职责调整。"},
-        Transition.REQUEST_EXTENSION: {"working_days": 3, "reason": "需要现场勘查。"},
-        Transition.APPROVE_EXTENSION: {"note": "同意。"},
-        Transition.REJECT_EXTENSION: {"note": "理由不充分。"},
-        Transition.REPLY: {"reply_text": "已责令停止夜间施工。", "result": "solved"},
-        Transition.APPROVE_REPLY: {},
-        Transition.REJECT_REPLY: {"reason": "答复不完整。"},
-        Transition.CLOSE: {"satisfaction": "satisfied"},
-        Transition.REOPEN: {"comment": "问题没有解决。"},
-        Transition.MERGE: {"into_ticket": 1},
-        Transition.TRANSFER: {"target": "110"},
-        Transition.CANCEL: {"reason": "来电人撤回诉求。"},
-    }[transition]
+    return transition_body(org, transition)
 
 
 @pytest.mark.parametrize("transition", list(Transition))
@@ -547,7 +516,7 @@ def test_a_whole_case_through_the_api(org, api_as):
 
     # Monday 3 March 2025: a working week with no holiday in it.
     with clock.frozen(_at(3, 9, 30)):
-        created = api_as(org.agent).post(TICKETS, _payload(category=org.category.id), format="json")
+        created = api_as(org.agent).post(TICKETS, ticket_payload(category=org.category.id), format="json")
     assert created.status_code == 201
     ticket_id = created.json()["id"]
 
@@ -650,8 +619,8 @@ def test_the_timeline_refuses_a_bad_after(org, api_as, after):
 def test_the_same_idempotency_key_returns_the_same_ticket(org, api_as):
     client = api_as(org.agent)
 
-    first = client.post(TICKETS, _payload(), format="json", HTTP_IDEMPOTENCY_KEY="call-7f3a")
-    second = client.post(TICKETS, _payload(), format="json", HTTP_IDEMPOTENCY_KEY="call-7f3a")
+    first = client.post(TICKETS, ticket_payload(), format="json", HTTP_IDEMPOTENCY_KEY="call-7f3a")
+    second = client.post(TICKETS, ticket_payload(), format="json", HTTP_IDEMPOTENCY_KEY="call-7f3a")
 
     assert first.status_code == second.status_code == 201
     assert second.json()["id"] == first.json()["id"]
@@ -664,9 +633,9 @@ def test_the_same_idempotency_key_returns_the_same_ticket(org, api_as):
 
 def test_the_same_idempotency_key_with_another_body_is_refused(org, api_as):
     client = api_as(org.agent)
-    client.post(TICKETS, _payload(), format="json", HTTP_IDEMPOTENCY_KEY="call-7f3a")
+    client.post(TICKETS, ticket_payload(), format="json", HTTP_IDEMPOTENCY_KEY="call-7f3a")
 
-    response = client.post(TICKETS, _payload(title="另一件事"), format="json", HTTP_IDEMPOTENCY_KEY="call-7f3a")
+    response = client.post(TICKETS, ticket_payload(title="另一件事"), format="json", HTTP_IDEMPOTENCY_KEY="call-7f3a")
 
     assert response.status_code == 422
     assert response.json()["code"] == "idempotency_key_reused"
@@ -677,8 +646,8 @@ def test_the_same_idempotency_key_with_another_body_is_refused(org, api_as):
 def test_an_idempotency_key_longer_than_128_characters_is_refused(org, api_as):
     client = api_as(org.agent)
 
-    too_long = client.post(TICKETS, _payload(), format="json", HTTP_IDEMPOTENCY_KEY="k" * 129)
-    longest = client.post(TICKETS, _payload(), format="json", HTTP_IDEMPOTENCY_KEY="k" * 128)
+    too_long = client.post(TICKETS, ticket_payload(), format="json", HTTP_IDEMPOTENCY_KEY="k" * 129)
+    longest = client.post(TICKETS, ticket_payload(), format="json", HTTP_IDEMPOTENCY_KEY="k" * 128)
 
     assert too_long.status_code == 400
     assert too_long.json()["code"] == "idempotency_key_too_long"
@@ -688,8 +657,8 @@ def test_an_idempotency_key_longer_than_128_characters_is_refused(org, api_as):
 
 
 def test_different_users_may_use_the_same_idempotency_key(org, api_as):
-    first = api_as(org.agent).post(TICKETS, _payload(), format="json", HTTP_IDEMPOTENCY_KEY="call-1")
-    second = api_as(org.other_agent).post(TICKETS, _payload(), format="json", HTTP_IDEMPOTENCY_KEY="call-1")
+    first = api_as(org.agent).post(TICKETS, ticket_payload(), format="json", HTTP_IDEMPOTENCY_KEY="call-1")
+    second = api_as(org.other_agent).post(TICKETS, ticket_payload(), format="json", HTTP_IDEMPOTENCY_KEY="call-1")
 
     assert first.status_code == second.status_code == 201
     assert first.json()["id"] != second.json()["id"]

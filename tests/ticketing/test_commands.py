@@ -131,7 +131,7 @@ def test_import_categories_accepts_first_second_keys_and_collapses_duplicates(tm
     [
         ([{"level1": "城乡建设", "level2": "物业管理"}, "{not json", {"level1": "教育文体"}], "第 2 行"),
         ([{"level1": "城乡建设"}, {"level1": "教育文体"}, {"level2": "物业管理"}], "第 3 行缺少一级分类"),
-        ([{"level1": "城乡建设"}, ["城乡建设", "物业管理"]], "第 2 行应为 JSON 对象"),
+        ([{"level1": "城乡建设"}, ["城乡建设", "物业管理"]], "第 2 行不是 JSON 对象"),
         ([{"level1": "城乡建设", "level2": "长" * 65}], "第 1 行"),
     ],
 )

@@ -6,8 +6,9 @@ from typing import Any
 import pytest
 
 from hotline.errors import InvalidTransition, NotFound
-from tests.helpers import make_ticket
+from tests.helpers import make_ticket, transition_body
 from ticketing import services, workflow
+from ticketing.api.views import TRANSITION_INPUTS
 from ticketing.models import Ticket, TicketEvent
 from ticketing.selectors import ticket_visible_to
 from ticketing.workflow import Side, Status, Transition
@@ -25,24 +26,13 @@ def _actor(org, transition: Transition):  # type: ignore[no-untyped-def]
 
 
 def _arguments(org, transition: Transition) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The service's keyword arguments, from the API body through the endpoint's own input serializer."""
+    into_ticket_id = 1
     if transition == Transition.MERGE:
-        into = make_ticket(org, Status.PENDING_DISPATCH, title="并单目标工单")
-        return {"into_ticket_id": into.id}
-    return {
-        Transition.INSTANT_REPLY: {"reply_text": "社保卡补办可到任一社保网点办理。"},
-        Transition.DISPATCH: {"lead_department_id": org.bureau.id},
-        Transition.RETURN: {"reason": "不属于本单位职责"},
-        Transition.REASSIGN: {"lead_department_id": org.other_bureau.id, "reason": "职责调整"},
-        Transition.REQUEST_EXTENSION: {"working_days": 3, "reason": "需要现场勘查"},
-        Transition.APPROVE_EXTENSION: {"note": "同意"},
-        Transition.REJECT_EXTENSION: {"note": "理由不充分"},
-        Transition.REPLY: {"reply_text": "已处理完毕。", "result": "solved"},
-        Transition.REJECT_REPLY: {"reason": "答复未回应诉求"},
-        Transition.CLOSE: {"satisfaction": "satisfied"},
-        Transition.REOPEN: {"comment": "问题依旧"},
-        Transition.TRANSFER: {"target": "119"},
-        Transition.CANCEL: {"reason": "重复来电"},
-    }.get(transition, {})
+        into_ticket_id = make_ticket(org, Status.PENDING_DISPATCH, title="并单目标工单").id
+    serializer = TRANSITION_INPUTS[transition](data=transition_body(org, transition, into_ticket_id=into_ticket_id))
+    assert serializer.is_valid(), serializer.errors
+    return dict(serializer.validated_data)
 
 
 def _prepare(org, transition: Transition, status: Status) -> Ticket:  # type: ignore[no-untyped-def]

@@ -131,19 +131,22 @@ class InstantReplyInput(StrictSerializer):
     reply_text = serializers.CharField(max_length=10000)
 
 
-class DispatchInput(StrictSerializer):
-    lead_department = serializers.IntegerField(min_value=1)
+class _DepartmentsInput(StrictSerializer):
+    lead_department = serializers.IntegerField(min_value=1, source="lead_department_id")
     assisting_departments = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=20
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        default=list,
+        max_length=20,
+        source="assisting_department_ids",
     )
+
+
+class DispatchInput(_DepartmentsInput):
     note = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
 
 
-class ReassignInput(StrictSerializer):
-    lead_department = serializers.IntegerField(min_value=1)
-    assisting_departments = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=20
-    )
+class ReassignInput(_DepartmentsInput):
     reason = serializers.CharField(max_length=1000)
 
 
@@ -183,7 +186,7 @@ class ReopenInput(StrictSerializer):
 
 
 class MergeInput(StrictSerializer):
-    into_ticket = serializers.IntegerField(min_value=1)
+    into_ticket = serializers.IntegerField(min_value=1, source="into_ticket_id")
     note = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
 
 

@@ -23,124 +23,34 @@ from . import serializers as s
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
-ServiceCall = Callable[..., Ticket]
-
-# One endpoint per transition: input serializer and the service call with the validated fields.
-TRANSITIONS: dict[Transition, tuple[type[serializers.Serializer], ServiceCall]] = {
-    Transition.SUBMIT: (
-        s.EmptyInput,
-        lambda **kw: services.ticket_submit(ticket_id=kw["ticket_id"], actor=kw["actor"]),
-    ),
-    Transition.INSTANT_REPLY: (
-        s.InstantReplyInput,
-        lambda **kw: services.ticket_instant_reply(
-            ticket_id=kw["ticket_id"], actor=kw["actor"], reply_text=kw["data"]["reply_text"]
-        ),
-    ),
-    Transition.DISPATCH: (
-        s.DispatchInput,
-        lambda **kw: services.ticket_dispatch(
-            ticket_id=kw["ticket_id"],
-            actor=kw["actor"],
-            lead_department_id=kw["data"]["lead_department"],
-            assisting_department_ids=kw["data"]["assisting_departments"],
-            note=kw["data"]["note"],
-        ),
-    ),
-    Transition.ACCEPT: (
-        s.EmptyInput,
-        lambda **kw: services.ticket_accept(ticket_id=kw["ticket_id"], actor=kw["actor"]),
-    ),
-    Transition.RETURN: (
-        s.ReasonInput,
-        lambda **kw: services.ticket_return(ticket_id=kw["ticket_id"], actor=kw["actor"], reason=kw["data"]["reason"]),
-    ),
-    Transition.REASSIGN: (
-        s.ReassignInput,
-        lambda **kw: services.ticket_reassign(
-            ticket_id=kw["ticket_id"],
-            actor=kw["actor"],
-            lead_department_id=kw["data"]["lead_department"],
-            assisting_department_ids=kw["data"]["assisting_departments"],
-            reason=kw["data"]["reason"],
-        ),
-    ),
-    Transition.REQUEST_EXTENSION: (
-        s.ExtensionRequestInput,
-        lambda **kw: services.ticket_request_extension(
-            ticket_id=kw["ticket_id"],
-            actor=kw["actor"],
-            working_days=kw["data"]["working_days"],
-            reason=kw["data"]["reason"],
-        ),
-    ),
-    Transition.APPROVE_EXTENSION: (
-        s.NoteInput,
-        lambda **kw: services.ticket_approve_extension(
-            ticket_id=kw["ticket_id"], actor=kw["actor"], note=kw["data"]["note"]
-        ),
-    ),
-    Transition.REJECT_EXTENSION: (
-        s.RequiredNoteInput,
-        lambda **kw: services.ticket_reject_extension(
-            ticket_id=kw["ticket_id"], actor=kw["actor"], note=kw["data"]["note"]
-        ),
-    ),
-    Transition.REPLY: (
-        s.ReplyInput,
-        lambda **kw: services.ticket_reply(
-            ticket_id=kw["ticket_id"],
-            actor=kw["actor"],
-            reply_text=kw["data"]["reply_text"],
-            result=kw["data"]["result"],
-        ),
-    ),
-    Transition.APPROVE_REPLY: (
-        s.EmptyInput,
-        lambda **kw: services.ticket_approve_reply(ticket_id=kw["ticket_id"], actor=kw["actor"]),
-    ),
-    Transition.REJECT_REPLY: (
-        s.ReasonInput,
-        lambda **kw: services.ticket_reject_reply(
-            ticket_id=kw["ticket_id"], actor=kw["actor"], reason=kw["data"]["reason"]
-        ),
-    ),
-    Transition.CLOSE: (
-        s.CloseInput,
-        lambda **kw: services.ticket_close(
-            ticket_id=kw["ticket_id"],
-            actor=kw["actor"],
-            satisfaction=kw["data"]["satisfaction"],
-            comment=kw["data"]["comment"],
-        ),
-    ),
-    Transition.REOPEN: (
-        s.ReopenInput,
-        lambda **kw: services.ticket_reopen(
-            ticket_id=kw["ticket_id"], actor=kw["actor"], comment=kw["data"]["comment"]
-        ),
-    ),
-    Transition.MERGE: (
-        s.MergeInput,
-        lambda **kw: services.ticket_merge(
-            ticket_id=kw["ticket_id"],
-            actor=kw["actor"],
-            into_ticket_id=kw["data"]["into_ticket"],
-            note=kw["data"]["note"],
-        ),
-    ),
-    Transition.TRANSFER: (
-        s.TransferInput,
-        lambda **kw: services.ticket_transfer(
-            ticket_id=kw["ticket_id"], actor=kw["actor"], target=kw["data"]["target"], note=kw["data"]["note"]
-        ),
-    ),
-    Transition.CANCEL: (
-        s.ReasonInput,
-        lambda **kw: services.ticket_cancel(ticket_id=kw["ticket_id"], actor=kw["actor"], reason=kw["data"]["reason"]),
-    ),
+# One endpoint per transition. Each input serializer's validated fields are named like the keyword
+# arguments of the service `ticket_<transition>`, which the endpoint calls with them.
+TRANSITION_INPUTS: dict[Transition, type[serializers.Serializer]] = {
+    Transition.SUBMIT: s.EmptyInput,
+    Transition.INSTANT_REPLY: s.InstantReplyInput,
+    Transition.DISPATCH: s.DispatchInput,
+    Transition.ACCEPT: s.EmptyInput,
+    Transition.RETURN: s.ReasonInput,
+    Transition.REASSIGN: s.ReassignInput,
+    Transition.REQUEST_EXTENSION: s.ExtensionRequestInput,
+    Transition.APPROVE_EXTENSION: s.NoteInput,
+    Transition.REJECT_EXTENSION: s.RequiredNoteInput,
+    Transition.REPLY: s.ReplyInput,
+    Transition.APPROVE_REPLY: s.EmptyInput,
+    Transition.REJECT_REPLY: s.ReasonInput,
+    Transition.CLOSE: s.CloseInput,
+    Transition.REOPEN: s.ReopenInput,
+    Transition.MERGE: s.MergeInput,
+    Transition.TRANSFER: s.TransferInput,
+    Transition.CANCEL: s.ReasonInput,
 }
-assert set(TRANSITIONS) == set(Transition)
+assert set(TRANSITION_INPUTS) == set(Transition)
+
+
+def transition_service(transition: Transition) -> Callable[..., Ticket]:
+    service: Callable[..., Ticket] = getattr(services, f"ticket_{transition.value}")
+    return service
+
 
 TransitionResultSerializer = inline_serializer(
     name="TransitionResult",
@@ -284,12 +194,13 @@ class TicketViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 
 def _transition_action(transition: Transition) -> Callable[..., Response]:
-    input_serializer, call = TRANSITIONS[transition]
+    input_serializer = TRANSITION_INPUTS[transition]
+    service = transition_service(transition)
 
     def handler(self: TicketViewSet, request: Request, pk: str | None = None) -> Response:
         serializer = input_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        ticket = call(ticket_id=_ticket_id(pk), actor=_actor(request), data=serializer.validated_data)
+        ticket = service(ticket_id=_ticket_id(pk), actor=_actor(request), **serializer.validated_data)
         try:
             return self._detail_response(request, ticket.id)
         except Http404:

@@ -6,13 +6,13 @@ ignored because tickets are classified on two levels) or `first`/`second`. The w
 checked before anything is written, so a bad line imports nothing.
 """
 
-import json
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from hotline.errors import ApplicationError
+from hotline.jsonl import JsonLinesError, read_json_lines
 from ticketing.defaults import category_pairs
 from ticketing.directory import category_import
 
@@ -34,26 +34,19 @@ def _name(row: dict[str, Any], keys: tuple[str, str], *, line: int) -> str | Non
 
 def read_pairs(path: Path) -> list[tuple[str, str | None]]:
     """(first level, second level) pairs from a JSON Lines file, in file order; raises CommandError."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise CommandError(f"找不到文件：{path}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise CommandError(f"无法读取文件 {path}：{error}") from None
     pairs: list[tuple[str, str | None]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise CommandError(f"第 {number} 行不是有效的 JSON：{error.msg}（第 {error.colno} 列）。") from None
-        if not isinstance(row, dict):
-            raise CommandError(f'第 {number} 行应为 JSON 对象，例如 {{"level1": "城乡建设", "level2": "物业管理"}}。')
-        first = _name(row, ("level1", "first"), line=number)
-        if first is None:
-            raise CommandError(f"第 {number} 行缺少一级分类（level1 或 first）。")
-        pairs.append((first, _name(row, ("level2", "second"), line=number)))
+    try:
+        for number, row in read_json_lines(path):
+            if isinstance(row, str):
+                raise CommandError(
+                    f'第 {number} 行{row}；每行应为 JSON 对象，例如 {{"level1": "城乡建设", "level2": "物业管理"}}。'
+                )
+            first = _name(row, ("level1", "first"), line=number)
+            if first is None:
+                raise CommandError(f"第 {number} 行缺少一级分类（level1 或 first）。")
+            pairs.append((first, _name(row, ("level2", "second"), line=number)))
+    except JsonLinesError as error:
+        raise CommandError(str(error)) from None
     if not pairs:
         raise CommandError(f"文件 {path} 中没有分类。")
     return pairs

@@ -10,7 +10,6 @@ times as they do in production (messages from `--messages` keep their old dates 
 """
 
 import dataclasses
-import json
 import logging
 import random
 import time
@@ -30,6 +29,7 @@ from django.utils import timezone
 
 from hotline import clock
 from hotline.errors import ApplicationError
+from hotline.jsonl import JsonLinesError, read_json_lines
 from ticketing import deadlines as deadline_rules
 from ticketing import demo, directory, selectors, services
 from ticketing.calendar import TZ
@@ -841,24 +841,15 @@ def appeal_type_for(title: str, body: str) -> str:
 
 def read_messages(path: Path) -> tuple[list[Message], list[tuple[int, str]]]:
     """Rows shaped like ../shared/data/messages_dev.jsonl, and (line, reason) for each line left out."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise CommandError(f"找不到留言文件：{path}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise CommandError(f"无法读取留言文件 {path}：{error}") from None
     messages: list[Message] = []
     skipped: list[tuple[int, str]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            skipped.append((number, f"不是有效的 JSON：{error.msg}"))
-            continue
-        if not isinstance(row, dict):
-            skipped.append((number, "不是 JSON 对象"))
+    try:
+        rows = list(read_json_lines(path))
+    except JsonLinesError as error:
+        raise CommandError(f"留言文件：{error}") from None
+    for number, row in rows:
+        if isinstance(row, str):
+            skipped.append((number, row))
             continue
         title = str(row.get("title") or "").strip()
         body = str(row.get("body") or "").strip()

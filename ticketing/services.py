@@ -318,24 +318,23 @@ def _next_number(*, hotline_line: str) -> str:
     raise ApplicationError("暂时无法生成工单编号，请重试。", code="number_unavailable")
 
 
-def _validate_references(data: TicketInput, *, actor: User) -> dict[str, Any]:
+def _validate_references(*, actor: User, ids: dict[str, int | None]) -> dict[str, Any]:
+    """Check the referenced rows named in `ids` (category_id, region_id, duplicate_of_id, reopened_from_id);
+    returns the category and region found."""
     found: dict[str, Any] = {}
-    if data.hotline_line not in settings.HOTLINE_LINES:
-        raise ApplicationError(
-            f"热线号码 {data.hotline_line} 未开通。", code="unknown_hotline_line", extra={"field": "hotline_line"}
-        )
-    if data.category_id is not None:
-        category = Category.objects.filter(pk=data.category_id, is_active=True).first()
+    category_id, region_id = ids.get("category_id"), ids.get("region_id")
+    if category_id is not None:
+        category = Category.objects.filter(pk=category_id, is_active=True).first()
         if category is None:
             raise ApplicationError("诉求分类不存在或已停用。", code="invalid_category", extra={"field": "category"})
         found["category"] = category
-    if data.region_id is not None:
-        region = Region.objects.filter(pk=data.region_id).first()
+    if region_id is not None:
+        region = Region.objects.filter(pk=region_id).first()
         if region is None:
             raise ApplicationError("所属区域不存在。", code="invalid_region", extra={"field": "region"})
         found["region"] = region
     for name in ("duplicate_of_id", "reopened_from_id"):
-        linked_id = getattr(data, name)
+        linked_id = ids.get(name)
         if linked_id is not None and not ticket_visible_to(user=actor).filter(pk=linked_id).exists():
             raise ApplicationError("关联的工单不存在或无权查看。", code="invalid_link", extra={"field": name[:-3]})
     return found
@@ -345,7 +344,19 @@ def _validate_references(data: TicketInput, *, actor: User) -> dict[str, Any]:
 def ticket_create(*, data: TicketInput, actor: User, draft: bool = False) -> Ticket:
     """Intake: a draft while the call goes on, or straight to the dispatch queue."""
     _require_intake_role(actor)
-    references = _validate_references(data, actor=actor)
+    if data.hotline_line not in settings.HOTLINE_LINES:
+        raise ApplicationError(
+            f"热线号码 {data.hotline_line} 未开通。", code="unknown_hotline_line", extra={"field": "hotline_line"}
+        )
+    references = _validate_references(
+        actor=actor,
+        ids={
+            "category_id": data.category_id,
+            "region_id": data.region_id,
+            "duplicate_of_id": data.duplicate_of_id,
+            "reopened_from_id": data.reopened_from_id,
+        },
+    )
     now = clock.now()
     status = Status.DRAFT if draft else Status.PENDING_DISPATCH
     ticket = Ticket.objects.create(
@@ -441,17 +452,8 @@ def ticket_update(*, ticket_id: int, actor: User, changes: dict[str, Any]) -> Ti
     unknown = sorted(set(changes) - UPDATABLE_FIELDS)
     if unknown:
         raise ApplicationError("这些字段不能修改。", code="not_updatable", extra={"fields": unknown})
-    current = TicketInput(
-        hotline_line=ticket.hotline_line,
-        channel=ticket.channel,
-        appeal_type=ticket.appeal_type,
-        title=ticket.title,
-        content=ticket.content,
-        category_id=changes.get("category_id", ticket.category_id),
-        region_id=changes.get("region_id", ticket.region_id),
-        duplicate_of_id=changes.get("duplicate_of_id", ticket.duplicate_of_id),
-    )
-    _validate_references(current, actor=actor)
+    # Only what changes is checked: a category retired since intake does not block other corrections.
+    _validate_references(actor=actor, ids={name: changes[name] for name in changes if name.endswith("_id")})
     if changes.get("duplicate_of_id") == ticket.id:
         raise ApplicationError("工单不能标记为自身的重复件。", code="invalid_link", extra={"field": "duplicate_of"})
     changed = []
@@ -592,6 +594,7 @@ def ticket_return(*, ticket_id: int, actor: User, reason: str) -> Ticket:
         )
     previous = [ticket.lead_department_id, *ticket.assisting_departments.values_list("id", flat=True)]
     department_id = ticket.lead_department_id
+    lapsed = _lapse_pending_extension(ticket, actor=actor, note="工单已退单，延期申请自动失效。")
     for name, value in _CLEARED_DEADLINES.items():
         setattr(ticket, name, value)
     ticket.lead_department = None
@@ -603,7 +606,7 @@ def ticket_return(*, ticket_id: int, actor: User, reason: str) -> Ticket:
         to_status=to_status,
         actor=actor,
         fields=["lead_department", "return_count", *_CLEARED_DEADLINES],
-        data={"department": department_id, "reason": reason},
+        data={"department": department_id, "reason": reason, **_lapsed_data(lapsed)},
         extra_departments=[d for d in previous if d],
     )
 
@@ -621,6 +624,7 @@ def ticket_reassign(
     reason = _require_text(reason, field_name="reason", message="改派必须说明理由。")
     previous = [ticket.lead_department_id, *ticket.assisting_departments.values_list("id", flat=True)]
     from_department = ticket.lead_department_id
+    lapsed = _lapse_pending_extension(ticket, actor=actor, note="工单已改派，延期申请自动失效。")
     ticket.accepted_at = None
     fields, data = _assign(
         ticket=ticket, lead_department_id=lead_department_id, assisting_department_ids=assisting_department_ids
@@ -631,7 +635,7 @@ def ticket_reassign(
         to_status=to_status,
         actor=actor,
         fields=[*fields, "accepted_at"],
-        data={**data, "from_department": from_department, "reason": reason},
+        data={**data, "from_department": from_department, "reason": reason, **_lapsed_data(lapsed)},
         extra_departments=[d for d in previous if d],
     )
 
@@ -668,6 +672,19 @@ def ticket_request_extension(*, ticket_id: int, actor: User, working_days: int, 
         actor=actor,
         data={"extension": request.id, "working_days": working_days, "reason": reason},
     )
+
+
+def _lapse_pending_extension(ticket: Ticket, *, actor: User, note: str) -> int | None:
+    """A pending extension request belongs to the department that held the ticket; it ends with it."""
+    request = ticket.extensions.select_for_update().filter(status=ExtensionStatus.PENDING).first()
+    if request is None:
+        return None
+    _decide_extension(request, status=ExtensionStatus.REJECTED, actor=actor, note=note)
+    return request.id
+
+
+def _lapsed_data(extension_id: int | None) -> dict[str, int]:
+    return {"lapsed_extension": extension_id} if extension_id is not None else {}
 
 
 def _pending_extension(ticket: Ticket) -> ExtensionRequest:

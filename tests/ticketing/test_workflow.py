@@ -216,3 +216,27 @@ def test_nobody_else_sees_or_merges_into_an_agents_draft(org):
     repeat = make_ticket(org, Status.PENDING_DISPATCH, agent=org.agent)
     with pytest.raises(NotFound):
         services.ticket_merge(ticket_id=repeat.id, actor=org.agent, into_ticket_id=draft.id)
+
+
+@pytest.mark.parametrize("leave", ["return", "reassign"])
+def test_a_pending_extension_lapses_when_the_ticket_leaves_the_department(org, leave):
+    from ticketing.models import ExtensionStatus
+
+    ticket = make_ticket(org, Status.ACCEPTED)
+    services.ticket_request_extension(ticket_id=ticket.id, actor=org.handler, working_days=3, reason="需勘查")
+    if leave == "return":
+        services.ticket_return(ticket_id=ticket.id, actor=org.handler, reason="不属于本单位")
+    else:
+        services.ticket_reassign(
+            ticket_id=ticket.id, actor=org.dispatcher, lead_department_id=org.other_bureau.id, reason="职责调整"
+        )
+    request = ticket.extensions.get()
+    assert request.status == ExtensionStatus.REJECTED
+    event = ticket.events.latest("id")
+    assert event.kind == leave
+    assert event.data["lapsed_extension"] == request.id
+    if leave == "reassign":
+        # The new department may ask for its own extension.
+        services.ticket_accept(ticket_id=ticket.id, actor=org.other_handler)
+        services.ticket_request_extension(ticket_id=ticket.id, actor=org.other_handler, working_days=2, reason="核实")
+        assert ticket.extensions.filter(status=ExtensionStatus.PENDING).count() == 1

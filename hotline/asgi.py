@@ -10,13 +10,12 @@ django_asgi_app = get_asgi_application()
 # Imported after Django is set up: websocket routes import models.
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from hotline.realtime.auth import TokenAuthMiddleware  # noqa: E402
 from hotline.ws_urls import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
-)
+# Origins are checked by the base consumer, not by Channels' validator: integrations connect with a token
+# and no Origin header, which that validator refuses; browsers must come from ALLOWED_HOSTS.
+websocket_application = AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application})

@@ -1,8 +1,7 @@
-"""Websocket routes of every app, composed in one list for the ASGI router.
-
-Apps add their `ws_urls.websocket_urlpatterns` here as they gain consumers (the realtime issue).
-"""
+"""Websocket routes of every app, composed in one list for the ASGI router."""
 
 from django.urls import URLPattern
 
-websocket_urlpatterns: list[URLPattern] = []
+from ticketing.ws_urls import websocket_urlpatterns as ticketing_routes
+
+websocket_urlpatterns: list[URLPattern] = [*ticketing_routes]

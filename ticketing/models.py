@@ -400,7 +400,34 @@ EVENT_CREATED = "created"
 EVENT_UPDATED = "updated"
 EVENT_CONTACT_VIEWED = "contact_viewed"
 EVENT_MERGED_IN = "merged_in"
-EVENT_KINDS = [EVENT_CREATED, EVENT_UPDATED, EVENT_CONTACT_VIEWED, EVENT_MERGED_IN, *Transition.values]
+EVENT_NOTE = "note"
+EVENT_DEADLINE = "deadline"
+EVENT_KINDS = [
+    EVENT_CREATED,
+    EVENT_UPDATED,
+    EVENT_CONTACT_VIEWED,
+    EVENT_MERGED_IN,
+    EVENT_NOTE,
+    EVENT_DEADLINE,
+    *Transition.values,
+]
+
+
+class TicketEventDepartment(models.Model):
+    """The departments a ticket event was sent to, so a department screen can catch up on exactly what it
+    missed, including events of tickets that have since left the department (returned, reassigned)."""
+
+    event = models.ForeignKey(TicketEvent, on_delete=models.CASCADE, related_name="audience")
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "department"], name="ticket_event_department_unique"),
+        ]
+        indexes = [models.Index(fields=["department", "event"])]
+
+    def __str__(self) -> str:
+        return f"{self.event_id}->{self.department_id}"
 
 
 class ExtensionStatus(models.TextChoices):

@@ -3,11 +3,11 @@ details, timelines, services and websocket subscriptions all use it."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Max, Prefetch, Q, QuerySet
 
 from .calendar import WorkingCalendar
 from .models import (
@@ -202,3 +202,45 @@ def region_list(*, parent_id: int | None = None, level: int | None = None) -> Qu
     if level is not None:
         regions = regions.filter(level=level)
     return regions
+
+
+@dataclass(frozen=True)
+class MissedEvents:
+    events: list[TicketEvent]
+    last_event_id: int | None
+    truncated: bool
+
+
+def ticket_events_missed(*, scope: Q, after: int | None, grace: timedelta, limit: int) -> MissedEvents:
+    """Stored events in `scope` that a screen which last saw `after` has not received, in id order.
+
+    Ids are taken when a row is inserted, so a slow transaction can commit a smaller id after a larger one
+    was delivered; events with a smaller id written within `grace` before the last seen one are sent again
+    (clients drop the duplicates by id). Without `after` (a first connect) nothing is missed: the screen
+    loads its state over HTTP and starts from the newest id.
+    """
+    if after is None:
+        newest = TicketEvent.objects.aggregate(newest=Max("id"))["newest"]
+        return MissedEvents(events=[], last_event_id=newest, truncated=False)
+    missed = Q(id__gt=after)
+    anchor = TicketEvent.objects.filter(id=after).values_list("created_at", flat=True).first()
+    if anchor is not None and grace:
+        missed |= Q(id__lt=after, created_at__gte=anchor - grace)
+    rows = list(
+        TicketEvent.objects.filter(scope & missed).select_related("ticket").distinct().order_by("id")[: limit + 1]
+    )
+    truncated = len(rows) > limit
+    rows = rows[:limit]
+    last = max((e.id for e in rows), default=after)
+    return MissedEvents(events=rows, last_event_id=max(last, after), truncated=truncated)
+
+
+def ticket_for_public(*, number: str, query_code: str) -> Ticket | None:
+    """The ticket a citizen may follow: the number and its query code must both match (compared in constant
+    time); drafts are not public yet. A wrong code and an unknown number look the same."""
+    import hmac
+
+    ticket = Ticket.objects.filter(number=number).exclude(status=Status.DRAFT).first()
+    if ticket is None or not hmac.compare_digest(ticket.query_code.encode(), query_code.encode()):
+        return None
+    return ticket

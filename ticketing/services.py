@@ -31,12 +31,13 @@ from hotline.realtime.broadcast import broadcast_on_commit
 
 from . import deadlines as deadline_rules
 from .calendar import TZ
-from .events import TicketChanged
 from .models import (
     DEPARTMENT_ROLES,
     EVENT_CONTACT_VIEWED,
     EVENT_CREATED,
+    EVENT_DEADLINE,
     EVENT_MERGED_IN,
+    EVENT_NOTE,
     EVENT_UPDATED,
     Category,
     Department,
@@ -50,9 +51,11 @@ from .models import (
     Satisfaction,
     Ticket,
     TicketEvent,
+    TicketEventDepartment,
     TicketNumberSequence,
     User,
 )
+from .realtime import department_names_for, public_event, staff_event, staff_groups
 from .selectors import sees_everything, ticket_visible_to, user_actionable_department_ids, working_calendar
 from .workflow import SIDES, Side, Status, Transition, target
 
@@ -153,18 +156,6 @@ def _begin(*, ticket_id: int, transition: Transition, actor: User) -> tuple[Tick
     return ticket, to_status
 
 
-def _groups_for(ticket: Ticket, *, extra_departments: Iterable[int] = ()) -> list[str]:
-    names = [groups.ticket(ticket.id), groups.supervisors(), groups.dispatchers()]
-    if ticket.created_by_id:
-        names.append(groups.agent(ticket.created_by_id))
-    department_ids = set(extra_departments)
-    if ticket.lead_department_id:
-        department_ids.add(ticket.lead_department_id)
-    department_ids.update(ticket.assisting_departments.values_list("id", flat=True))
-    names.extend(groups.department(d) for d in sorted(department_ids))
-    return names
-
-
 def _record(
     *,
     ticket: Ticket,
@@ -184,19 +175,17 @@ def _record(
         data=data or {},
         created_at=clock.now(),
     )
-    broadcast_on_commit(
-        TicketChanged(
-            event_id=event.id,
-            ticket_id=ticket.id,
-            number=ticket.number,
-            kind=kind,
-            from_status=from_status,
-            to_status=to_status,
-            lead_department_id=ticket.lead_department_id,
-            occurred_at=event.created_at,
-        ),
-        *_groups_for(ticket, extra_departments=extra_departments),
+    department_ids = set(extra_departments)
+    if ticket.lead_department_id:
+        department_ids.add(ticket.lead_department_id)
+    department_ids.update(ticket.assisting_departments.values_list("id", flat=True))
+    TicketEventDepartment.objects.bulk_create(
+        TicketEventDepartment(event=event, department_id=d) for d in sorted(department_ids)
     )
+    broadcast_on_commit(staff_event(event, ticket), *staff_groups(ticket, department_ids))
+    public = public_event(event, ticket, department_names_for([event]))
+    if public is not None:
+        broadcast_on_commit(public, groups.public_ticket(ticket.id))
     return event
 
 
@@ -524,6 +513,7 @@ def ticket_instant_reply(*, ticket_id: int, actor: User, reply_text: str) -> Tic
         to_status=to_status,
         actor=actor,
         fields=["reply_text", "reply_result", "replied_at", "closed_at"],
+        data={"reply_text": ticket.reply_text, "result": ticket.reply_result},
     )
 
 
@@ -766,7 +756,14 @@ def ticket_reply(*, ticket_id: int, actor: User, reply_text: str, result: str) -
 @transaction.atomic
 def ticket_approve_reply(*, ticket_id: int, actor: User) -> Ticket:
     ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.APPROVE_REPLY, actor=actor)
-    return _finish(ticket=ticket, transition=Transition.APPROVE_REPLY, to_status=to_status, actor=actor)
+    # The approved reply is what the citizen is told; the trail keeps it as it was approved.
+    return _finish(
+        ticket=ticket,
+        transition=Transition.APPROVE_REPLY,
+        to_status=to_status,
+        actor=actor,
+        data={"department": ticket.lead_department_id, "reply_text": ticket.reply_text, "result": ticket.reply_result},
+    )
 
 
 @transaction.atomic
@@ -894,4 +891,67 @@ def ticket_cancel(*, ticket_id: int, actor: User, reason: str) -> Ticket:
         actor=actor,
         fields=["closed_at"],
         data={"reason": reason},
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# notes and deadline marks
+
+
+NOTE_MAX_LENGTH = 2000
+
+
+@transaction.atomic
+def ticket_note_add(*, ticket_id: int, actor: User, text: str) -> TicketEvent:
+    """An internal note on the ticket's trail, for the centre and the departments; never public."""
+    ticket = _lock_visible(ticket_id=ticket_id, actor=actor)
+    text = _require_text(text, field_name="text", message="备注内容不能为空。")
+    if len(text) > NOTE_MAX_LENGTH:
+        raise ApplicationError(f"备注不能超过 {NOTE_MAX_LENGTH} 个字。", code="too_long", extra={"field": "text"})
+    return _record(
+        ticket=ticket,
+        kind=EVENT_NOTE,
+        actor=actor,
+        from_status=ticket.status,
+        to_status=ticket.status,
+        data={"text": text},
+    )
+
+
+# For each deadline: the states in which it runs, and the ticket fields holding its warning and due time.
+DEADLINES = {
+    "accept": ({Status.DISPATCHED}, "accept_warning_at", "accept_due_at"),
+    "return": ({Status.DISPATCHED, Status.ACCEPTED}, None, "return_due_at"),
+    "reply": ({Status.DISPATCHED, Status.ACCEPTED}, "reply_warning_at", "reply_due_at"),
+}
+
+
+@transaction.atomic
+def ticket_mark_deadline(*, ticket_id: int, deadline: str, mark: str) -> TicketEvent | None:
+    """Record that a deadline is near (warning) or passed (overdue), once per deadline and due time.
+
+    Safe to call repeatedly and from several sweepers at once: the row lock and the check for an existing
+    mark make the second call a no-op (None). Also None when the deadline does not run in the ticket's
+    state or its time has not come.
+    """
+    if deadline not in DEADLINES or mark not in ("warning", "overdue"):
+        raise ApplicationError("未知的时限或标记。", code="invalid_deadline_mark")
+    try:
+        ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    except Ticket.DoesNotExist:
+        raise NotFound("工单不存在。") from None
+    states, warning_field, due_field = DEADLINES[deadline]
+    due = getattr(ticket, due_field)
+    threshold = due if mark == "overdue" else (getattr(ticket, warning_field) if warning_field else None)
+    now = clock.now()
+    if ticket.status not in states or due is None or threshold is None or now < threshold:
+        return None
+    data = {"mark": mark, "deadline": deadline, "due_at": due.isoformat(), "department": ticket.lead_department_id}
+    already = ticket.events.filter(
+        kind=EVENT_DEADLINE, data__mark=mark, data__deadline=deadline, data__due_at=data["due_at"]
+    ).exists()
+    if already:
+        return None
+    return _record(
+        ticket=ticket, kind=EVENT_DEADLINE, actor=None, from_status=ticket.status, to_status=ticket.status, data=data
     )

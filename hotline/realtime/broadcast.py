@@ -5,11 +5,13 @@ screen never shows a change that was rolled back. A failing channel layer (Redis
 write: the event is already stored as a ticket event, and screens catch up from there when they reconnect.
 """
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
+from django.conf import settings
 from django.db import transaction
 from pydantic import BaseModel
 
@@ -21,9 +23,11 @@ MESSAGE_TYPE = "realtime.event"
 
 async def _send_to_groups(layer: BaseChannelLayer, event: BaseModel, groups: list[str]) -> None:
     message = {"type": MESSAGE_TYPE, "event": event.model_dump(mode="json")}
+    # Bounded, so an unreachable Redis delays the response by seconds at most, never hangs it.
+    timeout = settings.HOTLINE_BROADCAST_TIMEOUT_SECONDS
     for group in groups:
         try:
-            await layer.group_send(group, message)
+            await asyncio.wait_for(layer.group_send(group, message), timeout=timeout)
         except Exception:
             # Logged without the payload: it may carry personal data.
             logger.exception(

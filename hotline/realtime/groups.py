@@ -17,9 +17,5 @@ def supervisors() -> str:
     return "supervisors"
 
 
-def dispatchers() -> str:
-    return "dispatchers"
-
-
 def public_ticket(ticket_id: int) -> str:
     return f"public.ticket.{ticket_id}"

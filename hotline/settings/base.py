@@ -130,7 +130,16 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # Room for the live events that queue while a reconnecting screen catches up.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
+
+# Websockets: heartbeat interval; how far back before the last seen event a catch-up also looks (ids are
+# taken at insert, so a slower transaction can commit a smaller id after a larger one was delivered);
+# how many stored events one catch-up sends at most; how long a broadcast may wait for the channel layer.
+HOTLINE_WS_HEARTBEAT_SECONDS = 25
+HOTLINE_CATCHUP_GRACE_SECONDS = 2
+HOTLINE_CATCHUP_LIMIT = 1000
+HOTLINE_BROADCAST_TIMEOUT_SECONDS = 3
 
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes a missing or bad credential a 401, not a 403.

@@ -23,7 +23,7 @@ def test_a_broken_channel_layer_never_breaks_a_write(org, monkeypatch, caplog):
         accepted = services.ticket_accept(ticket_id=ticket.id, actor=org.handler)
     assert accepted.status == Status.ACCEPTED
     assert TicketEvent.objects.filter(ticket=ticket, kind="accept").exists()
-    assert "could not send TicketChanged" in caplog.text
+    assert "could not send TicketTransitioned" in caplog.text
     assert "13812345678" not in caplog.text
 
 
@@ -42,8 +42,8 @@ async def test_committed_transition_reaches_the_department_group(org):
     )
     message = await layer.receive(channel)
     event = message["event"]
-    assert event["type"] == "ticket.changed"
-    assert event["kind"] == "dispatch"
+    assert event["type"] == "ticket.transitioned"
+    assert event["transition"] == "dispatch"
     assert event["ticket_id"] == ticket.id
     assert event["to_status"] == "dispatched"
     stored = await sync_to_async(TicketEvent.objects.get)(id=event["event_id"])

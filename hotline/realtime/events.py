@@ -1,0 +1,199 @@
+"""Every message a screen can receive, one strict class per type (the wire protocol of the websockets).
+
+Ticket events carry `event_id`, the id of the stored ticket event they come from: clients deduplicate by
+it and reconnect with the last one they saw. Live delivery and catch-up build the same payload from the
+same stored event (`ticketing.realtime`), so a reconnecting screen cannot tell them apart.
+
+Call, transcript and suggestion events are not stored as ticket events; the telephony, knowledge-base and
+routing apps send them.
+"""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class RealtimeEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+
+
+class TicketEventBase(RealtimeEvent):
+    event_id: int
+    ticket_id: int
+    number: str
+    occurred_at: datetime
+
+
+class TicketCreated(TicketEventBase):
+    type: Literal["ticket.created"] = "ticket.created"
+    status: str
+    hotline_line: str
+    channel: str
+    appeal_type: str
+    urgency: str
+    title: str
+    created_by_id: int | None
+
+
+class TicketTransitioned(TicketEventBase):
+    """A transition of the table; `data` is the stored machine data (reasons, departments, deadlines)."""
+
+    type: Literal["ticket.transitioned"] = "ticket.transitioned"
+    transition: str
+    from_status: str
+    to_status: str
+    actor_id: int | None
+    lead_department_id: int | None
+    data: dict[str, Any]
+
+
+class TicketUpdated(TicketEventBase):
+    type: Literal["ticket.updated"] = "ticket.updated"
+    fields: list[str]
+    actor_id: int | None
+
+
+class TicketNoteAdded(TicketEventBase):
+    """An internal note or a department's interim reply; never shown to the public."""
+
+    type: Literal["ticket.note"] = "ticket.note"
+    author_id: int | None
+    text: str
+
+
+class TicketDeadlineMarked(TicketEventBase):
+    type: Literal["ticket.deadline"] = "ticket.deadline"
+    mark: Literal["warning", "overdue"]
+    deadline: Literal["accept", "return", "reply"]
+    due_at: datetime
+    lead_department_id: int | None
+
+
+class TicketActivity(TicketEventBase):
+    """Trail entries that change no field a screen shows: a contact looked up, a ticket merged in."""
+
+    type: Literal["ticket.activity"] = "ticket.activity"
+    kind: str
+    actor_id: int | None
+    data: dict[str, Any]
+
+
+class PublicTicketUpdate(RealtimeEvent):
+    """What a citizen's status page may see: no staff, no notes, no caller data."""
+
+    type: Literal["public.ticket"] = "public.ticket"
+    event_id: int
+    number: str
+    step: str
+    status: str
+    status_display: str
+    department: str | None
+    reply: str | None
+    occurred_at: datetime
+
+
+class CallStarted(RealtimeEvent):
+    type: Literal["call.started"] = "call.started"
+    call_id: str
+    hotline_line: str
+    caller_masked: str
+    agent_id: int | None
+    started_at: datetime
+
+
+class CallEnded(RealtimeEvent):
+    type: Literal["call.ended"] = "call.ended"
+    call_id: str
+    ended_at: datetime
+    ticket_id: int | None
+
+
+class TranscriptPartial(RealtimeEvent):
+    type: Literal["transcript.partial"] = "transcript.partial"
+    call_id: str
+    text: str
+
+
+class TranscriptFinal(RealtimeEvent):
+    type: Literal["transcript.final"] = "transcript.final"
+    call_id: str
+    segment_id: int
+    text: str
+    start_ms: int
+    end_ms: int
+
+
+class Suggestion(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: int
+    title: str
+    score: float
+    reason: str
+
+
+class RoutingSuggestion(RealtimeEvent):
+    type: Literal["routing.suggestion"] = "routing.suggestion"
+    call_id: str | None
+    ticket_id: int | None
+    departments: list[Suggestion]
+
+
+class KnowledgeSuggestion(RealtimeEvent):
+    type: Literal["knowledge.suggestion"] = "knowledge.suggestion"
+    call_id: str | None
+    ticket_id: int | None
+    articles: list[Suggestion]
+
+
+class CatchupComplete(RealtimeEvent):
+    type: Literal["catchup.complete"] = "catchup.complete"
+    last_event_id: int | None
+    count: int
+
+
+class Heartbeat(RealtimeEvent):
+    type: Literal["heartbeat"] = "heartbeat"
+    at: datetime
+
+
+class Pong(RealtimeEvent):
+    type: Literal["pong"] = "pong"
+
+
+class ErrorMessage(RealtimeEvent):
+    type: Literal["error"] = "error"
+    code: str
+    detail: str
+
+
+EVENT_TYPES: dict[str, type[RealtimeEvent]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (
+        TicketCreated,
+        TicketTransitioned,
+        TicketUpdated,
+        TicketNoteAdded,
+        TicketDeadlineMarked,
+        TicketActivity,
+        PublicTicketUpdate,
+        CallStarted,
+        CallEnded,
+        TranscriptPartial,
+        TranscriptFinal,
+        RoutingSuggestion,
+        KnowledgeSuggestion,
+        CatchupComplete,
+        Heartbeat,
+        Pong,
+        ErrorMessage,
+    )
+}
+
+
+def parse(payload: dict[str, Any]) -> RealtimeEvent:
+    """Validate a received payload against its type's schema (for tests and clients written in Python)."""
+    return EVENT_TYPES[payload["type"]].model_validate(payload)

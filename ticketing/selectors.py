@@ -207,7 +207,8 @@ def region_list(*, parent_id: int | None = None, level: int | None = None) -> Qu
 @dataclass(frozen=True)
 class MissedEvents:
     events: list[TicketEvent]
-    last_event_id: int | None
+    # 0 before any event exists, so clients always have a number to resume from.
+    last_event_id: int
     truncated: bool
 
 
@@ -221,7 +222,7 @@ def ticket_events_missed(*, scope: Q, after: int | None, grace: timedelta, limit
     """
     if after is None:
         newest = TicketEvent.objects.aggregate(newest=Max("id"))["newest"]
-        return MissedEvents(events=[], last_event_id=newest, truncated=False)
+        return MissedEvents(events=[], last_event_id=newest or 0, truncated=False)
     missed = Q(id__gt=after)
     anchor = TicketEvent.objects.filter(id=after).values_list("created_at", flat=True).first()
     if anchor is not None and grace:

@@ -946,9 +946,10 @@ def ticket_mark_deadline(*, ticket_id: int, deadline: str, mark: str) -> TicketE
     now = clock.now()
     if ticket.status not in states or due is None or threshold is None or now < threshold:
         return None
-    data = {"mark": mark, "deadline": deadline, "due_at": due.isoformat(), "department": ticket.lead_department_id}
+    due_at = due.astimezone(TZ).isoformat()
+    data = {"mark": mark, "deadline": deadline, "due_at": due_at, "department": ticket.lead_department_id}
     already = ticket.events.filter(
-        kind=EVENT_DEADLINE, data__mark=mark, data__deadline=deadline, data__due_at=data["due_at"]
+        kind=EVENT_DEADLINE, data__mark=mark, data__deadline=deadline, data__due_at=due_at
     ).exists()
     if already:
         return None

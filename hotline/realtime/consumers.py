@@ -45,7 +45,7 @@ class CatchUp:
     """Stored events a connection missed: `events` are payloads in id order; `truncated` when more exist
     than one catch-up sends (the screen should reload instead)."""
 
-    def __init__(self, events: Sequence[rt.RealtimeEvent], last_event_id: int | None, truncated: bool):
+    def __init__(self, events: Sequence[rt.RealtimeEvent], last_event_id: int, truncated: bool):
         self.events = events
         self.last_event_id = last_event_id
         self.truncated = truncated

@@ -151,7 +151,7 @@ class KnowledgeSuggestion(RealtimeEvent):
 
 class CatchupComplete(RealtimeEvent):
     type: Literal["catchup.complete"] = "catchup.complete"
-    last_event_id: int | None
+    last_event_id: int
     count: int
 
 

@@ -80,7 +80,7 @@ def staff_event(event: TicketEvent, ticket: Ticket) -> rt.RealtimeEvent:
             from_status=event.from_status,
             to_status=event.to_status,
             actor_id=event.actor_id,
-            lead_department_id=event.data.get("lead_department", ticket.lead_department_id),
+            lead_department_id=event.data.get("lead_department"),
             data=event.data,
         )
     if event.kind == EVENT_UPDATED:

@@ -209,7 +209,8 @@ def _finish(
         actor=actor,
         from_status=from_status,
         to_status=to_status,
-        data=data,
+        # The lead department after the transition, so a replayed event says what the live one said.
+        data={"lead_department": ticket.lead_department_id, **(data or {})},
         extra_departments=extra_departments,
     )
     return ticket

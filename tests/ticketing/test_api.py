@@ -483,7 +483,11 @@ def test_a_return_by_the_handler_answers_202_with_the_bare_ticket(org, api_as):
     assert seen_by_dispatcher["status"] == Status.PENDING_DISPATCH
     assert seen_by_dispatcher["lead_department"] is None
     assert seen_by_dispatcher["return_count"] == 1
-    assert ticket.events.last().data == {"department": org.bureau.id, "reason": "不属于本单位职责。"}
+    assert ticket.events.last().data == {
+        "lead_department": None,
+        "department": org.bureau.id,
+        "reason": "不属于本单位职责。",
+    }
 
 
 def test_a_transition_the_actor_still_sees_answers_200_with_the_detail(org, api_as):

@@ -66,12 +66,12 @@ def staff_event(event: TicketEvent, ticket: Ticket) -> rt.RealtimeEvent:
         return rt.TicketCreated(
             **common,
             status=event.to_status,
-            hotline_line=ticket.hotline_line,
-            channel=ticket.channel,
-            appeal_type=ticket.appeal_type,
-            urgency=ticket.urgency,
-            title=ticket.title,
-            created_by_id=ticket.created_by_id,
+            hotline_line=event.data["hotline_line"],
+            channel=event.data["channel"],
+            appeal_type=event.data["appeal_type"],
+            urgency=event.data["urgency"],
+            title=event.data["title"],
+            created_by_id=event.actor_id,
         )
     if event.kind in TRANSITIONS:
         return rt.TicketTransitioned(

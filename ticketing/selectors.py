@@ -221,7 +221,8 @@ def ticket_events_missed(*, scope: Q, after: int | None, grace: timedelta, limit
     loads its state over HTTP and starts from the newest id.
     """
     if after is None:
-        newest = TicketEvent.objects.aggregate(newest=Max("id"))["newest"]
+        # Newest within the subscription: a citizen's page must not learn the whole hotline's volume.
+        newest = TicketEvent.objects.filter(scope).aggregate(newest=Max("id"))["newest"]
         return MissedEvents(events=[], last_event_id=newest or 0, truncated=False)
     missed = Q(id__gt=after)
     anchor = TicketEvent.objects.filter(id=after).values_list("created_at", flat=True).first()

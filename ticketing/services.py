@@ -378,7 +378,16 @@ def ticket_create(*, data: TicketInput, actor: User, draft: bool = False) -> Tic
         actor=actor,
         from_status="",
         to_status=status,
-        data={"channel": data.channel, "hotline_line": data.hotline_line, "draft": draft, **data.extra},
+        # What the screens show of a new ticket, as it was taken in (later corrections are their own events).
+        data={
+            "channel": ticket.channel,
+            "hotline_line": ticket.hotline_line,
+            "draft": draft,
+            "appeal_type": ticket.appeal_type,
+            "urgency": ticket.urgency,
+            "title": ticket.title,
+            **data.extra,
+        },
     )
     logger.info("ticket %s created by user %s via %s", ticket.number, actor.pk, data.channel)
     return ticket

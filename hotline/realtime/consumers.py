@@ -88,11 +88,10 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         result = await self.catch_up(after)
         for event in result.events:
             await self.deliver(event.model_dump(mode="json"))
-        done = rt.CatchupComplete(last_event_id=result.last_event_id, count=len(result.events))
-        payload = done.model_dump(mode="json")
-        if result.truncated:
-            payload["truncated"] = True
-        await self.send_json(payload)
+        done = rt.CatchupComplete(
+            last_event_id=result.last_event_id, count=len(result.events), truncated=result.truncated
+        )
+        await self.send_json(done.model_dump(mode="json"))
         self.heartbeat_task = asyncio.create_task(self.heartbeat())
 
     async def disconnect(self, code: int) -> None:

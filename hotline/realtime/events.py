@@ -153,6 +153,8 @@ class CatchupComplete(RealtimeEvent):
     type: Literal["catchup.complete"] = "catchup.complete"
     last_event_id: int
     count: int
+    # More was missed than one catch-up sends: the screen should reload its state over HTTP.
+    truncated: bool = False
 
 
 class Heartbeat(RealtimeEvent):

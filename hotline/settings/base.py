@@ -126,7 +126,8 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # Deployments (and test runs) sharing one Redis keep their groups apart by prefix.
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("HOTLINE_CHANNEL_PREFIX", "hotline")},
         }
     }
 else:

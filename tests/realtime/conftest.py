@@ -3,6 +3,9 @@
 They are transactional: consumers read the database from other threads, so data must be committed.
 """
 
+import copy
+import os
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -47,8 +50,18 @@ class Client:
         await self.communicator.disconnect()
 
 
+@pytest.fixture(autouse=True)
+def own_redis_prefix(settings):  # type: ignore[no-untyped-def]
+    """Other test runs may share the Redis server: their events to `supervisors` or `ticket.1` must not reach
+    these sockets, which assert on everything they receive."""
+    layer = copy.deepcopy(settings.CHANNEL_LAYERS["default"])
+    if "redis" in layer["BACKEND"]:
+        layer["CONFIG"]["prefix"] = f"test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        settings.CHANNEL_LAYERS = {"default": layer}
+
+
 @pytest.fixture
-def connect(transactional_db) -> Any:  # type: ignore[no-untyped-def]
+async def connect(transactional_db) -> AsyncIterator[Any]:  # type: ignore[no-untyped-def]
     opened: list[WebsocketCommunicator] = []
 
     async def open_socket(path: str, *, user: Any = None, headers: list[tuple[bytes, bytes]] | None = None) -> Client:
@@ -63,6 +76,10 @@ def connect(transactional_db) -> Any:  # type: ignore[no-untyped-def]
         return Client(communicator)
 
     yield open_socket
+    for communicator in opened:
+        # No consumer may outlive the test database; a socket stopped by a receive timeout is already done.
+        if not communicator.future.done():
+            await communicator.disconnect()
 
 
 @pytest.fixture(autouse=True)

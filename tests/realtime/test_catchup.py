@@ -36,7 +36,7 @@ async def test_reconnect_receives_exactly_the_missed_events_in_order(org, connec
     missed, done = await again.until_caught_up()
     assert [m["event_id"] for m in missed] == expected
     assert [m.get("transition", m["type"]) for m in missed] == ["accept", "ticket.note", "reply"]
-    assert done == {"type": "catchup.complete", "last_event_id": expected[-1], "count": 3}
+    assert done == {"type": "catchup.complete", "last_event_id": expected[-1], "count": 3, "truncated": False}
 
     # Live events resume after the catch-up.
     await sync_to_async(services.ticket_approve_reply)(ticket_id=ticket.id, actor=org.dispatcher)

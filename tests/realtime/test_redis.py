@@ -46,7 +46,7 @@ async def test_redis_down_writes_commit_errors_are_logged_and_clients_catch_up(o
 @pytest.mark.skipif(
     not os.environ.get("REDIS_URL"), reason="needs REDIS_URL: fan-out between processes over real Redis"
 )
-async def test_an_event_sent_by_another_process_reaches_this_ones_subscribers(org, connect):
+async def test_an_event_sent_by_another_process_reaches_this_ones_subscribers(org, connect, settings):
     from channels_redis.pubsub import RedisPubSubChannelLayer
 
     from hotline.realtime import groups
@@ -55,7 +55,8 @@ async def test_an_event_sent_by_another_process_reaches_this_ones_subscribers(or
     screen = await connect(f"/ws/departments/{org.bureau.id}/", user=org.handler)
     await screen.until_caught_up()
     # A second layer object with its own connections stands for a second Daphne process.
-    other_process = RedisPubSubChannelLayer(hosts=[os.environ["REDIS_URL"]])
+    config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+    other_process = RedisPubSubChannelLayer(hosts=config["hosts"], prefix=config["prefix"])
     try:
         payload = {"type": "heartbeat", "at": "2026-11-22T10:00:00+08:00"}
         await other_process.group_send(groups.department(org.bureau.id), {"type": MESSAGE_TYPE, "event": payload})

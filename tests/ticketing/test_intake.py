@@ -38,7 +38,14 @@ def test_create_records_the_trail_and_a_query_code(org):
         "pending_dispatch",
         org.agent.id,
     )
-    assert event.data == {"channel": "web", "hotline_line": "12345", "draft": False}
+    assert event.data == {
+        "channel": "web",
+        "hotline_line": "12345",
+        "draft": False,
+        "appeal_type": "complaint",
+        "urgency": "normal",
+        "title": "小区夜间施工噪音扰民",
+    }
 
 
 def test_departments_cannot_take_in_tickets(org):

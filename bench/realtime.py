@@ -739,11 +739,15 @@ class Result:
     def summary(self) -> dict[str, Any]:
         latencies = sorted(self.latencies_ms)
         raw = sorted(self.raw_ms)
-        p95 = percentile(latencies, 95)
-        raw_p95 = percentile(raw, 95)
+        p50, p95, p99 = (percentile(latencies, q) for q in (50, 95, 99))
+        raw_p50, raw_p95, raw_p99 = (percentile(raw, q) for q in (50, 95, 99))
 
         def rounded(value: float | None, digits: int = 3) -> float | None:
             return None if value is None else round(value, digits)
+
+        def ratio(latency: float | None, floor: float | None) -> float | None:
+            # Each latency percentile against the same percentile of the raw layer round trip.
+            return rounded(latency / floor if latency is not None and floor else None, 1)
 
         return {
             "ok": self.error is None,
@@ -754,17 +758,20 @@ class Result:
             "transitions": self.transitions,
             "expected_deliveries": self.expected,
             "deliveries": self.deliveries,
-            "p50_ms": rounded(percentile(latencies, 50)),
+            "p50_ms": rounded(p50),
             "p95_ms": rounded(p95),
-            "p99_ms": rounded(percentile(latencies, 99)),
+            "p99_ms": rounded(p99),
             "max_ms": rounded(latencies[-1] if latencies else None),
             "lost": self.lost,
             "duplicates": self.duplicates,
             "misrouted": self.misrouted,
             "event_id_mismatches": self.event_id_mismatches,
-            "raw_p50_ms": rounded(percentile(raw, 50), 4),
+            "raw_p50_ms": rounded(raw_p50, 4),
             "raw_p95_ms": rounded(raw_p95, 4),
-            "p95_ratio_to_raw": rounded(p95 / raw_p95 if p95 is not None and raw_p95 else None, 1),
+            "raw_p99_ms": rounded(raw_p99, 4),
+            "p50_ratio_to_raw": ratio(p50, raw_p50),
+            "p95_ratio_to_raw": ratio(p95, raw_p95),
+            "p99_ratio_to_raw": ratio(p99, raw_p99),
             "kib_per_connection": rounded(self.kib_per_connection(), 1),
             "connect_s": rounded(self.connect_s, 2),
             "machine_cpu_while_driving": rounded(self.cpu_machine, 2),
@@ -800,10 +807,18 @@ def report(result: Result) -> None:
         ("latency p50/p95/p99", f"{ms(s['p50_ms'])} / {ms(s['p95_ms'])} / {ms(s['p99_ms'])} ms"),
         ("latency max", f"{ms(s['max_ms'])} ms"),
         (
-            "raw layer p50/p95",
-            f"{s['raw_p50_ms'] or '—'} / {s['raw_p95_ms'] or '—'} ms ({len(result.raw_ms)} round trips)",
+            "raw layer p50/p95/p99",
+            f"{s['raw_p50_ms'] or '—'} / {s['raw_p95_ms'] or '—'} / {s['raw_p99_ms'] or '—'} ms"
+            f" ({len(result.raw_ms)} round trips)",
         ),
-        ("p95 / raw p95", "—" if s["p95_ratio_to_raw"] is None else f"{s['p95_ratio_to_raw']}x"),
+        (
+            "latency / raw",
+            " / ".join(
+                "—" if s[k] is None else f"{s[k]}x"
+                for k in ("p50_ratio_to_raw", "p95_ratio_to_raw", "p99_ratio_to_raw")
+            )
+            + " (p50 / p95 / p99)",
+        ),
         ("lost", str(result.lost)),
         ("duplicates", str(result.duplicates)),
         (

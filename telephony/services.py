@@ -1,0 +1,169 @@
+"""Writes on calls. Every door (AudioSocket, WebSocket audio, SIP, CTI) calls these; none writes models.
+
+Call and transcript events go to the agent's screen and the supervisor board after commit; partial
+transcripts are not stored (only final segments are), so they are sent at once.
+"""
+
+import logging
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from hotline import clock
+from hotline.errors import ApplicationError, NotFound
+from hotline.realtime import events as rt
+from hotline.realtime import groups
+from hotline.realtime.broadcast import broadcast_on_commit
+from ticketing.masking import mask_phone
+from ticketing.models import User
+
+from .models import Call, CallStatus, Door, Dtmf, TranscriptSegment, TranscriptStatus
+
+logger = logging.getLogger(__name__)
+
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+
+
+def _call_groups(call: Call) -> list[str]:
+    names = [groups.supervisors()]
+    if call.agent_id:
+        names.append(groups.agent(call.agent_id))
+    return names
+
+
+def recording_path(call: Call) -> Path:
+    """Where the call's audio is written: under MEDIA_ROOT, by day, named by the call id."""
+    return Path(settings.MEDIA_ROOT) / call.audio_path
+
+
+@transaction.atomic
+def call_start(
+    *,
+    call_uuid: str,
+    door: str,
+    hotline_line: str,
+    caller_number: str,
+    agent: User | None = None,
+    agent_extension: str = "",
+    sample_rate: int = 8000,
+    live_transcript: bool,
+) -> Call:
+    """A call arrives. `live_transcript` says whether a speech model is there to transcribe it as it goes;
+    without one the call still works, its audio is recorded and it waits for `transcribe_pending`."""
+    if door not in Door.values:
+        raise ApplicationError("未知的接入方式。", code="invalid_door")
+    if hotline_line not in settings.HOTLINE_LINES:
+        raise ApplicationError(f"热线号码 {hotline_line} 未开通。", code="unknown_hotline_line")
+    now = clock.now()
+    has_audio = door != Door.CTI
+    try:
+        with transaction.atomic():
+            call = Call.objects.create(
+                call_uuid=call_uuid,
+                door=door,
+                hotline_line=hotline_line,
+                caller_number=caller_number.strip(),
+                agent=agent,
+                agent_extension=agent_extension,
+                status=CallStatus.RINGING,
+                started_at=now,
+                sample_rate=sample_rate,
+                audio_path=f"calls/{now:%Y/%m/%d}/{call_uuid}.wav" if has_audio else "",
+                transcript_status=(
+                    TranscriptStatus.LIVE
+                    if has_audio and live_transcript
+                    else TranscriptStatus.PENDING
+                    if has_audio
+                    else TranscriptStatus.UNAVAILABLE
+                ),
+            )
+    except IntegrityError:
+        raise ApplicationError("该通话已存在。", code="duplicate_call", extra={"call_uuid": call_uuid}) from None
+    broadcast_on_commit(
+        rt.CallStarted(
+            call_id=call.call_uuid,
+            hotline_line=hotline_line,
+            caller_masked=mask_phone(call.caller_number),
+            agent_id=call.agent_id,
+            started_at=now,
+        ),
+        *_call_groups(call),
+    )
+    logger.info("call %s started on %s via %s", call.call_uuid, hotline_line, door)
+    return call
+
+
+def _locked(call_id: int) -> Call:
+    try:
+        return Call.objects.select_for_update().get(pk=call_id)
+    except Call.DoesNotExist:
+        raise NotFound("通话不存在。") from None
+
+
+@transaction.atomic
+def call_answer(*, call_id: int) -> Call:
+    call = _locked(call_id)
+    if call.status == CallStatus.RINGING:
+        call.status = CallStatus.ACTIVE
+        call.answered_at = clock.now()
+        call.save(update_fields=["status", "answered_at"])
+    return call
+
+
+@transaction.atomic
+def call_end(*, call_id: int, reason: str) -> Call:
+    """Idempotent: a hang-up seen twice (PBX event and socket close) ends the call once."""
+    call = _locked(call_id)
+    if call.status == CallStatus.ENDED:
+        return call
+    call.status = CallStatus.ENDED
+    call.ended_at = clock.now()
+    call.end_reason = reason[:64]
+    call.save(update_fields=["status", "ended_at", "end_reason"])
+    broadcast_on_commit(
+        rt.CallEnded(call_id=call.call_uuid, ended_at=call.ended_at, ticket_id=call.ticket_id), *_call_groups(call)
+    )
+    logger.info("call %s ended: %s", call.call_uuid, call.end_reason)
+    return call
+
+
+def call_partial(*, call: Call, text: str) -> None:
+    """What the caller is saying now; shown on the agent's screen, not stored."""
+    broadcast_on_commit(rt.TranscriptPartial(call_id=call.call_uuid, text=text), *_call_groups(call))
+
+
+@transaction.atomic
+def call_segment_add(*, call_id: int, index: int, text: str, start_ms: int, end_ms: int) -> TranscriptSegment:
+    """A final transcript segment; the same index again (a retried worker) keeps the first."""
+    call = _locked(call_id)
+    if end_ms < start_ms:
+        raise ApplicationError("片段结束时间早于开始时间。", code="invalid_segment")
+    segment, created = TranscriptSegment.objects.get_or_create(
+        call=call, index=index, defaults={"text": text, "start_ms": start_ms, "end_ms": end_ms}
+    )
+    if created:
+        broadcast_on_commit(
+            rt.TranscriptFinal(
+                call_id=call.call_uuid, segment_id=segment.id, text=text, start_ms=start_ms, end_ms=end_ms
+            ),
+            *_call_groups(call),
+        )
+    return segment
+
+
+@transaction.atomic
+def call_dtmf_add(*, call_id: int, digit: str, at_ms: int) -> Dtmf:
+    if digit not in DTMF_DIGITS or len(digit) != 1:
+        raise ApplicationError("无效的按键。", code="invalid_dtmf")
+    return Dtmf.objects.create(call=_locked(call_id), digit=digit, at_ms=at_ms)
+
+
+@transaction.atomic
+def call_transcript_status_set(*, call_id: int, status: str) -> Call:
+    if status not in TranscriptStatus.values:
+        raise ApplicationError("无效的转写状态。", code="invalid_transcript_status")
+    call = _locked(call_id)
+    call.transcript_status = status
+    call.save(update_fields=["transcript_status"])
+    return call

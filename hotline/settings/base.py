@@ -187,5 +187,8 @@ HOTLINE_LINES = env_list("HOTLINE_LINES", ["12345", "8890"])
 # Working hours on a working day, for deadlines counted in working hours (local time, Asia/Shanghai).
 HOTLINE_WORKING_HOURS = [("09:00", "12:00"), ("13:00", "17:00")]
 
+# Spoken prompts are rendered once per text and voice and kept here.
+PROMPT_CACHE_DIR = Path(os.environ.get("HOTLINE_PROMPT_CACHE_DIR", BASE_DIR / "var" / "prompts"))
+
 # Idempotency keys are kept this long; a retry after that is a new request.
 HOTLINE_IDEMPOTENCY_TTL_HOURS = 24

@@ -4,6 +4,7 @@ Everything that differs between a laptop and a city's data centre comes from the
 embedded default that needs no service: SQLite, the in-memory channel layer.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -186,6 +187,13 @@ HOTLINE_LINES = env_list("HOTLINE_LINES", ["12345", "8890"])
 
 # Working hours on a working day, for deadlines counted in working hours (local time, Asia/Shanghai).
 HOTLINE_WORKING_HOURS = [("09:00", "12:00"), ("13:00", "17:00")]
+
+# Speech (Vosk): the default model, a model per hotline line or language
+# ({"8890": "/srv/models/vosk-model-cn-0.22"}), and the ASR worker threads (Vosk decodes without the GIL;
+# one worker per core).
+VOSK_MODEL_PATH = os.environ.get("VOSK_MODEL_PATH", "")
+VOSK_MODELS_BY_LINE: dict[str, str] = json.loads(os.environ.get("VOSK_MODELS_BY_LINE", "{}"))
+ASR_WORKERS = int(os.environ.get("ASR_WORKERS", "0")) or os.cpu_count() or 1
 
 # Spoken prompts are rendered once per text and voice and kept here.
 PROMPT_CACHE_DIR = Path(os.environ.get("HOTLINE_PROMPT_CACHE_DIR", BASE_DIR / "var" / "prompts"))

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -33,7 +34,9 @@ CLIP_RATE = 16000
 CHINESE_DIGITS = dict(zip("0123456789", "零幺二三四五六七八九", strict=True))
 
 # pyttsx3 keeps one engine per driver and its espeak driver holds global state: one render at a time.
+logger = logging.getLogger(__name__)
 _engine_lock = threading.Lock()
+SYNTH_ATTEMPTS = 3
 
 
 class PromptUnavailable(RuntimeError):
@@ -129,20 +132,27 @@ def _synthesize(text: str, *, voice: str, rate: int, out: Path) -> None:
     except ImportError as exc:
         raise PromptUnavailable("pyttsx3 is not installed") from exc
     with _engine_lock:
-        try:
-            engine = pyttsx3.init("espeak")
-        except Exception as exc:
-            raise PromptUnavailable(f"pyttsx3 cannot load espeak-ng: {exc}") from exc
-        voice_id = _find_voice(engine, voice)
-        engine.setProperty("voice", voice_id)
-        engine.setProperty("rate", rate)
-        # The driver prints "Audio saved to ..." on stdout.
-        with contextlib.redirect_stdout(io.StringIO()):
-            engine.save_to_file(text, str(out))
-            engine.runAndWait()
-    # The driver writes the file inside an espeak callback that swallows exceptions: check the result.
-    if out.stat().st_size <= 44:
-        raise PromptUnavailable(f"espeak-ng produced no audio for {text!r} with voice {voice!r}")
+        for attempt in range(1, SYNTH_ATTEMPTS + 1):
+            try:
+                engine = pyttsx3.init("espeak")
+            except Exception as exc:
+                raise PromptUnavailable(f"pyttsx3 cannot load espeak-ng: {exc}") from exc
+            voice_id = _find_voice(engine, voice)
+            engine.setProperty("voice", voice_id)
+            engine.setProperty("rate", rate)
+            # The driver prints "Audio saved to ..." on stdout.
+            with contextlib.redirect_stdout(io.StringIO()):
+                engine.save_to_file(text, str(out))
+                engine.runAndWait()
+            # The driver writes the file inside an espeak callback that swallows exceptions, and now and then
+            # (about one render in twenty here, more when renders follow each other closely) it writes
+            # nothing: check, and render again.
+            if out.stat().st_size > 44:
+                return
+            logger.warning(
+                "prompts: pyttsx3 wrote no audio (attempt %s of %s); rendering again", attempt, SYNTH_ATTEMPTS
+            )
+    raise PromptUnavailable(f"espeak-ng produced no audio for {text!r} with voice {voice!r}")
 
 
 def _find_voice(engine: Any, voice: str) -> str:

@@ -1,0 +1,95 @@
+"""One call's audio path, the same for every door: record to disk as it arrives, transcribe live when a
+model is there, show partials on the agent's screen, store final segments, and close cleanly.
+
+The doors (AudioSocket, WebSocket audio, SIP) only decode their protocol and hand PCM here. Decoding runs
+on the transcription thread pool (Vosk releases the GIL), one chunk at a time per call so segments keep
+their order; database writes go through the call services on Django's sync thread.
+"""
+
+import asyncio
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from . import services, speech
+from .models import Call, TranscriptStatus
+from .recording import WavRecorder
+
+logger = logging.getLogger(__name__)
+
+
+class CallPipeline:
+    """Owns the recorder and the transcriber of one call leg. Use `open()`, `audio()`, then `close()`."""
+
+    def __init__(self, call: Call, *, model: Any | None):
+        self.call = call
+        self.model = model
+        self.recorder: WavRecorder | None = None
+        self.transcriber: speech.StreamingTranscriber | None = None
+        self.closed = False
+
+    @classmethod
+    async def open(cls, call: Call) -> "CallPipeline":
+        model = await sync_to_async(speech.model_for, thread_sensitive=False)(line=call.hotline_line)
+        pipeline = cls(call, model=model)
+        pipeline.recorder = WavRecorder(services.recording_path(call), sample_rate=call.sample_rate)
+        if model is not None:
+            pipeline.transcriber = await asyncio.get_running_loop().run_in_executor(
+                speech.transcription_pool(),
+                lambda: speech.StreamingTranscriber(model, sample_rate=call.sample_rate),
+            )
+        elif call.transcript_status == TranscriptStatus.LIVE:
+            # The door hoped for a live transcript; tell the screen there is none (it is transcribed later).
+            await sync_to_async(services.call_transcript_status_set)(call_id=call.id, status=TranscriptStatus.PENDING)
+        return pipeline
+
+    async def audio(self, pcm: bytes) -> None:
+        if self.closed or not pcm:
+            return
+        assert self.recorder is not None
+        self.recorder.write(pcm)
+        if self.transcriber is None:
+            return
+        results = await asyncio.get_running_loop().run_in_executor(
+            speech.transcription_pool(), self.transcriber.feed, pcm
+        )
+        await self._publish(results)
+
+    async def _publish(self, results: list[speech.Partial | speech.Segment]) -> None:
+        for result in results:
+            if isinstance(result, speech.Segment):
+                await sync_to_async(services.call_segment_add)(
+                    call_id=self.call.id,
+                    index=result.index,
+                    text=result.text,
+                    start_ms=result.start_ms,
+                    end_ms=result.end_ms,
+                )
+            else:
+                await sync_to_async(services.call_partial)(call=self.call, text=result.text)
+
+    async def close(self, *, reason: str) -> None:
+        """End the call: last words transcribed, the file closed, the session ended. Safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self.transcriber is not None:
+                final = await asyncio.get_running_loop().run_in_executor(
+                    speech.transcription_pool(), self.transcriber.finish
+                )
+                await self._publish(list(final))
+                await sync_to_async(services.call_transcript_status_set)(
+                    call_id=self.call.id, status=TranscriptStatus.DONE
+                )
+        except Exception:
+            # The audio is on disk: `transcribe_pending` finishes the transcript later.
+            logger.exception("call %s: live transcription failed at the end", self.call.call_uuid)
+            await sync_to_async(services.call_transcript_status_set)(
+                call_id=self.call.id, status=TranscriptStatus.PENDING
+            )
+        finally:
+            if self.recorder is not None:
+                self.recorder.close()
+            await sync_to_async(services.call_end)(call_id=self.call.id, reason=reason)

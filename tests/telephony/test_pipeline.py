@@ -1,0 +1,78 @@
+"""The one audio path of every door, with the real Korean model and a real clip at telephone rate."""
+
+import shutil
+import subprocess
+import wave
+from pathlib import Path
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+from telephony import services, speech
+from telephony.models import Call, CallStatus, TranscriptStatus
+from telephony.pipeline import CallPipeline
+
+CLIP = Path(__file__).resolve().parents[3] / "shared" / "audio" / "ko" / "ko_picovoice_rhino_within_context.wav"
+pytestmark = pytest.mark.skipif(not CLIP.exists(), reason=f"Korean test clip not found at {CLIP}")
+
+
+def telephone_pcm(path: Path) -> bytes:
+    if shutil.which("sox") is None:
+        pytest.fail("sox is missing: run `make system-deps`")
+    command = ["sox", str(path), "-t", "raw", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", "-"]
+    return subprocess.run(command, capture_output=True, check=True).stdout
+
+
+async def stream(call: Call, pcm: bytes) -> None:
+    pipeline = await CallPipeline.open(call)
+    for offset in range(0, len(pcm), 320):
+        await pipeline.audio(pcm[offset : offset + 320])
+    await pipeline.close(reason="hangup")
+    await pipeline.close(reason="twice")
+
+
+@pytest.fixture
+def media(settings, tmp_path):  # type: ignore[no-untyped-def]
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path
+
+
+async def start_call(org, call_uuid: str, *, live: bool) -> Call:  # type: ignore[no-untyped-def]
+    return await sync_to_async(services.call_start)(
+        call_uuid=call_uuid,
+        door="audiosocket",
+        hotline_line="8890",
+        caller_number="13900001111",
+        agent=org.agent,
+        live_transcript=live,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_call_is_recorded_and_transcribed_live(org, media):
+    pcm = telephone_pcm(CLIP)
+    call = await start_call(org, "pipeline-1", live=True)
+    await stream(call, pcm)
+    call = await sync_to_async(Call.objects.get)(pk=call.pk)
+    assert call.status == CallStatus.ENDED and call.end_reason == "hangup"
+    assert call.transcript_status == TranscriptStatus.DONE
+    with wave.open(str(media / call.audio_path)) as recording:
+        assert recording.getframerate() == 8000
+        assert recording.getnframes() * 2 == len(pcm)
+    texts = await sync_to_async(list)(call.segments.order_by("index").values_list("text", flat=True))
+    assert "파란색" in speech.compact(" ".join(texts))
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_without_a_model_the_call_is_recorded_and_waits(org, media, monkeypatch):
+    monkeypatch.setattr(speech, "model_for", lambda **kwargs: None)
+    call = await start_call(org, "pipeline-2", live=True)
+    await stream(call, b"\x00\x00" * 8000)
+    call = await sync_to_async(Call.objects.get)(pk=call.pk)
+    assert call.transcript_status == TranscriptStatus.PENDING
+    assert call.status == CallStatus.ENDED
+    assert (media / call.audio_path).stat().st_size == 44 + 16000
+    assert not await sync_to_async(call.segments.exists)()
+    await sync_to_async(connections.close_all)()

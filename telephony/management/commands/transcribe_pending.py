@@ -1,0 +1,141 @@
+"""`manage.py transcribe_pending [--limit N]`: transcribe recorded calls that have no final transcript.
+
+Run it after a restart (and from cron): calls whose process died are still "active" with a recording on
+disk; they are ended with reason "recovered", their WAV header is repaired from the data on disk, and
+their audio is transcribed like any other ended call. Segments are stored by index, so running it again
+(or after a live transcriber stored some segments) adds nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import wave
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db.models import Q
+
+from hotline import clock
+from telephony import recording, services, speech
+from telephony.models import Call, CallStatus, TranscriptStatus
+
+logger = logging.getLogger(__name__)
+
+CHUNK_MS = 20
+# A call still "active" this long after it started is taken to belong to a process that died.
+STALE_AFTER = timedelta(hours=1)
+WAITING = (TranscriptStatus.PENDING, TranscriptStatus.LIVE, TranscriptStatus.FAILED)
+
+
+class BrokenRecording(Exception):
+    """The call's audio file is missing or cannot be read as 16-bit mono WAV; `reason` is a machine value."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class Outcome:
+    call_uuid: str
+    result: str
+    seconds: float = 0.0
+    segments: int = 0
+    detail: str = ""
+
+
+def _read_recording(path: Path) -> tuple[bytes, int]:
+    if not path.is_file():
+        raise BrokenRecording(f"{path} does not exist", reason="missing_file")
+    try:
+        recording.repair(path)
+        with wave.open(str(path), "rb") as clip:
+            if clip.getsampwidth() != speech.SAMPLE_WIDTH or clip.getnchannels() != 1:
+                raise BrokenRecording(f"{path} is not 16-bit mono audio", reason="unsupported_format")
+            return clip.readframes(clip.getnframes()), clip.getframerate()
+    except (ValueError, wave.Error, EOFError, OSError) as exc:
+        raise BrokenRecording(str(exc), reason="unreadable_file") from exc
+
+
+def _transcribe(call: Call, model: Any) -> Outcome:
+    try:
+        pcm, rate = _read_recording(services.recording_path(call))
+    except BrokenRecording as exc:
+        logger.warning("transcribe_pending: call %s failed: %s (%s)", call.call_uuid, exc.reason, exc)
+        services.call_transcript_status_set(call_id=call.id, status=TranscriptStatus.FAILED)
+        return Outcome(call.call_uuid, "failed", detail=exc.reason)
+    transcriber = speech.StreamingTranscriber(model, sample_rate=rate)
+    chunk = rate * speech.SAMPLE_WIDTH * CHUNK_MS // 1000
+    segments: list[speech.Segment] = []
+    for offset in range(0, len(pcm), chunk):
+        segments.extend(
+            item for item in transcriber.feed(pcm[offset : offset + chunk]) if isinstance(item, speech.Segment)
+        )
+    segments.extend(transcriber.finish())
+    for segment in segments:
+        services.call_segment_add(
+            call_id=call.id, index=segment.index, text=segment.text, start_ms=segment.start_ms, end_ms=segment.end_ms
+        )
+    services.call_transcript_status_set(call_id=call.id, status=TranscriptStatus.DONE)
+    seconds = len(pcm) / (rate * speech.SAMPLE_WIDTH)
+    return Outcome(call.call_uuid, "done", seconds=seconds, segments=len(segments))
+
+
+class Command(BaseCommand):
+    help = "Transcribe recorded calls without a final transcript (and recover calls of a process that died)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--limit", type=int, default=None, help="at most this many calls")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        limit: int | None = options["limit"]
+        stale_before = clock.now() - STALE_AFTER
+        waiting = (
+            Call.objects.filter(transcript_status__in=WAITING)
+            .exclude(audio_path="")
+            .filter(Q(status=CallStatus.ENDED) | Q(started_at__lt=stale_before))
+            .order_by("started_at", "id")
+        )
+        calls = list(waiting[:limit] if limit is not None else waiting)
+        recovered = 0
+        outcomes: list[Outcome] = []
+        for call in calls:
+            if call.status != CallStatus.ENDED:
+                services.call_end(call_id=call.id, reason="recovered")
+                recovered += 1
+            try:
+                model = speech.model_for(line=call.hotline_line)
+            except speech.ModelUnavailable:
+                logger.exception("transcribe_pending: the speech model for %s cannot be loaded", call.hotline_line)
+                model = None
+            if model is None:
+                if call.transcript_status == TranscriptStatus.LIVE:
+                    services.call_transcript_status_set(call_id=call.id, status=TranscriptStatus.PENDING)
+                outcomes.append(Outcome(call.call_uuid, "no_model", detail=f"no speech model for {call.hotline_line}"))
+                continue
+            outcomes.append(_transcribe(call, model))
+
+        self._table(outcomes)
+        if any(outcome.result == "no_model" for outcome in outcomes):
+            self.stdout.write("no speech model configured (VOSK_MODEL_PATH): those calls stay pending")
+        counts = {
+            "considered": len(calls),
+            "recovered": recovered,
+            "done": sum(outcome.result == "done" for outcome in outcomes),
+            "failed": sum(outcome.result == "failed" for outcome in outcomes),
+            "no_model": sum(outcome.result == "no_model" for outcome in outcomes),
+            "segments": sum(outcome.segments for outcome in outcomes),
+        }
+        self.stdout.write(json.dumps(counts))
+
+    def _table(self, outcomes: list[Outcome]) -> None:
+        self.stdout.write(f"{'call':<38} {'result':<9} {'seconds':>8} {'segments':>8}  detail")
+        for outcome in outcomes:
+            self.stdout.write(
+                f"{outcome.call_uuid:<38} {outcome.result:<9} {outcome.seconds:>8.1f} {outcome.segments:>8}  "
+                f"{outcome.detail}"
+            )

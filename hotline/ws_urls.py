@@ -2,6 +2,7 @@
 
 from django.urls import URLPattern
 
+from telephony.ws_urls import websocket_urlpatterns as telephony_routes
 from ticketing.ws_urls import websocket_urlpatterns as ticketing_routes
 
-websocket_urlpatterns: list[URLPattern] = [*ticketing_routes]
+websocket_urlpatterns: list[URLPattern] = [*ticketing_routes, *telephony_routes]

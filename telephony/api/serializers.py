@@ -1,0 +1,80 @@
+from typing import Any
+
+from rest_framework import serializers
+
+from hotline.api.serializers import StrictSerializer
+from ticketing.masking import mask_phone
+from ticketing.models import Ticket
+
+from ..models import Call
+
+
+class CtiEvent:
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    HELD = "held"
+    TRANSFERRED = "transferred"
+    HUNGUP = "hungup"
+
+    ALL = (RINGING, ANSWERED, HELD, TRANSFERRED, HUNGUP)
+
+
+class CtiEventInput(StrictSerializer):
+    """One call event from a PBX. `caller` and `line` are needed at ringing, when the call is created."""
+
+    event = serializers.ChoiceField(choices=CtiEvent.ALL)
+    call_id = serializers.CharField(max_length=64)
+    caller = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    line = serializers.CharField(max_length=16, required=False, default="")
+    agent_extension = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    agent = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["event"] == CtiEvent.RINGING and not attrs["line"]:
+            raise serializers.ValidationError({"line": ["振铃事件必须给出热线号码。"]})
+        return attrs
+
+
+class CallSerializer(serializers.ModelSerializer):
+    call_id = serializers.CharField(source="call_uuid")
+    caller_masked = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Call
+        fields = [
+            "id",
+            "call_id",
+            "door",
+            "status",
+            "hotline_line",
+            "caller_masked",
+            "agent",
+            "agent_extension",
+            "started_at",
+            "answered_at",
+            "ended_at",
+            "end_reason",
+            "transcript_status",
+        ]
+        read_only_fields = fields
+
+    def get_caller_masked(self, call: Call) -> str:
+        return mask_phone(call.caller_number)
+
+
+class PreviousTicketSerializer(serializers.ModelSerializer):
+    caller_phone_masked = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Ticket
+        fields = ["id", "number", "status", "title", "created_at", "caller_phone_masked"]
+        read_only_fields = fields
+
+    def get_caller_phone_masked(self, ticket: Ticket) -> str:
+        return mask_phone(ticket.caller_phone)
+
+
+class CtiEventResultSerializer(serializers.Serializer):
+    event = serializers.CharField()
+    call = CallSerializer()
+    previous_tickets = PreviousTicketSerializer(many=True, required=False)

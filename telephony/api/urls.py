@@ -1,0 +1,7 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("cti/events/", views.CtiEventView.as_view(), name="cti-event"),
+]

@@ -1,0 +1,182 @@
+"""The WebSocket audio door, in the style of FreeSWITCH mod_audio_fork / jambonz.
+
+Protocol, one call per socket:
+1. a JSON text message {"type": "start", "call_id", "caller", "line", "agent": id or null, "sample_rate": 8000|16000};
+2. binary frames of 16-bit signed little-endian mono PCM at that rate;
+3. {"type": "stop"}.
+
+Replies are JSON: {"type": "started", "call": id}, {"type": "stopped", "call": id} and
+{"type": "error", "code", "detail"}. Authentication follows the realtime base (`hotline.realtime.consumers`)
+but is stricter: a PBX has no browser session, so only `Authorization: Token <key>` of hotline centre staff
+is accepted. Close codes: 4400 a malformed or out-of-order message (the call, if started, is ended cleanly),
+4401 not signed in or a bad token, 4403 not allowed (role, or an Origin not in ALLOWED_HOSTS). A bad message
+closes only this socket's call; other calls go on.
+"""
+
+import json
+import logging
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.http.request import validate_host
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+from hotline.errors import ApplicationError
+from hotline.realtime.consumers import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Refused
+
+from . import selectors, services, speech
+from .models import Call, Door
+from .pipeline import CallPipeline
+
+logger = logging.getLogger(__name__)
+
+CLOSE_INTERNAL_ERROR = 1011
+
+
+class StartMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["start"]
+    call_id: StrictStr = Field(min_length=1, max_length=64)
+    caller: StrictStr = Field(max_length=32)
+    line: StrictStr = Field(min_length=1, max_length=16)
+    agent: StrictInt | None = None
+    sample_rate: Literal[8000, 16000]
+
+
+def check_origin_and_token(scope: dict[str, Any]) -> None:
+    """The realtime base's rules for a socket that only integrations open; raises Refused."""
+    origin = dict(scope.get("headers", [])).get(b"origin")
+    if origin is not None:
+        host = urlparse(origin.decode("latin1")).hostname or ""
+        if not validate_host(host, settings.ALLOWED_HOSTS):
+            raise Refused(CLOSE_FORBIDDEN, "来源不被允许。")
+    method = scope.get("auth_method")
+    if method == "invalid_token":
+        raise Refused(CLOSE_UNAUTHENTICATED, "令牌无效。")
+    if method != "token":
+        raise Refused(CLOSE_UNAUTHENTICATED, "请使用令牌认证。")
+    user = scope.get("user")
+    if not (user is not None and user.is_authenticated and user.is_active):
+        raise Refused(CLOSE_UNAUTHENTICATED, "请先登录。")
+    if not selectors.may_drive_calls(user):
+        raise Refused(CLOSE_FORBIDDEN, "只有热线中心人员或其授权的交换机可以接入通话音频。")
+
+
+def _has_model(line: str) -> bool:
+    try:
+        return speech.model_for(line=line) is not None
+    except speech.ModelUnavailable:
+        logger.exception("audio websocket: the speech model for line %s cannot be loaded", line)
+        return False
+
+
+@database_sync_to_async
+def _start_call(start: StartMessage, live_transcript: bool) -> Call:
+    agent = None
+    if start.agent is not None:
+        agent = selectors.call_agent(user_id=start.agent)
+        if agent is None:
+            raise ApplicationError("坐席不存在或不是热线中心人员。", code="unknown_agent")
+    return services.call_start(
+        call_uuid=start.call_id,
+        door=Door.WEBSOCKET,
+        hotline_line=start.line,
+        caller_number=start.caller,
+        agent=agent,
+        sample_rate=start.sample_rate,
+        live_transcript=live_transcript,
+    )
+
+
+class AudioStreamConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.pipeline: CallPipeline | None = None
+        self.finished = False
+        # Accept first: a close code is only delivered on an accepted socket.
+        await self.accept()
+        try:
+            check_origin_and_token(self.scope)
+        except Refused as refused:
+            logger.info("audio websocket: refused (%s): %s", refused.code, refused.reason)
+            await self._fail(refused.code, str(refused.code), refused.reason, end_reason="")
+
+    async def disconnect(self, code: int) -> None:
+        pipeline = getattr(self, "pipeline", None)
+        if pipeline is not None:
+            await pipeline.close(reason="disconnected")
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.finished:
+            return
+        if bytes_data is not None:
+            await self._audio(bytes_data)
+            return
+        try:
+            message = json.loads(text_data or "")
+        except ValueError:
+            message = None
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "start" and self.pipeline is None:
+            await self._start(message)
+        elif kind == "stop" and self.pipeline is not None:
+            await self._stop()
+        elif kind == "start":
+            await self._bad("duplicate_start", "通话已经开始。")
+        elif kind == "stop":
+            await self._bad("stop_before_start", "通话尚未开始。")
+        else:
+            await self._bad("unknown_message", '只支持 {"type": "start"} 与 {"type": "stop"}。')
+
+    async def _start(self, message: dict[str, Any]) -> None:
+        try:
+            start = StartMessage.model_validate(message)
+        except ValidationError as exc:
+            fields = sorted({".".join(str(p) for p in error["loc"]) for error in exc.errors()})
+            await self._bad("invalid_start", f"开始消息有误：{', '.join(fields)}。")
+            return
+        live = await sync_to_async(_has_model, thread_sensitive=False)(start.line)
+        try:
+            call = await _start_call(start, live)
+        except ApplicationError as error:
+            await self._bad(error.code, error.message)
+            return
+        try:
+            self.pipeline = await CallPipeline.open(call)
+        except Exception:
+            logger.exception("audio websocket: call %s could not open its pipeline", call.call_uuid)
+            await database_sync_to_async(services.call_end)(call_id=call.id, reason="pipeline_error")
+            await self._fail(CLOSE_INTERNAL_ERROR, "pipeline_error", "通话录音无法开始。", end_reason="")
+            return
+        await self.send(text_data=json.dumps({"type": "started", "call": call.id}))
+
+    async def _audio(self, pcm: bytes) -> None:
+        if self.pipeline is None:
+            await self._bad("frame_before_start", "请先发送开始消息。")
+        elif len(pcm) % speech.SAMPLE_WIDTH:
+            await self._bad("odd_length_frame", "音频帧长度必须是偶数字节（16 位 PCM）。")
+        else:
+            await self.pipeline.audio(pcm)
+
+    async def _stop(self) -> None:
+        assert self.pipeline is not None
+        await self.pipeline.close(reason="stop")
+        self.finished = True
+        await self.send(text_data=json.dumps({"type": "stopped", "call": self.pipeline.call.id}))
+        await self.close()
+
+    async def _bad(self, code: str, detail: str) -> None:
+        await self._fail(CLOSE_BAD_REQUEST, code, detail, end_reason=code)
+
+    async def _fail(self, close_code: int, code: str, detail: str, *, end_reason: str) -> None:
+        """Tell the client why, end this socket's call cleanly (with the reason logged on it), and close."""
+        self.finished = True
+        if self.pipeline is not None:
+            logger.info("audio websocket: call %s closed: %s", self.pipeline.call.call_uuid, code)
+            await self.pipeline.close(reason=end_reason or code)
+        await self.send(text_data=json.dumps({"type": "error", "code": code, "detail": detail}, ensure_ascii=False))
+        await self.close(code=close_code)

@@ -1,0 +1,44 @@
+"""Reads for telephony: who may drive calls, which call an event is about, and what the agent screen shows
+at ringing. Ticket visibility comes from `ticketing.selectors.ticket_visible_to`, never from here."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from ticketing import selectors as ticket_selectors
+from ticketing.models import Ticket, User
+from ticketing.services import INTAKE_ROLES
+
+from .models import Call
+
+PREVIOUS_TICKETS_LIMIT = 10
+
+
+def may_drive_calls(user: Any) -> bool:
+    """Hotline centre staff (and the PBX integrations that act with a token of theirs) open and end calls."""
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and (user.is_superuser or user.role in INTAKE_ROLES)
+    )
+
+
+def call_agent(*, user_id: int) -> User | None:
+    """The agent a PBX names for a call: an active member of the hotline centre staff, or None."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    return user if user is not None and may_drive_calls(user) else None
+
+
+def call_by_uuid(*, call_uuid: str) -> Call:
+    """The call a door or the PBX names by its own id; raises Call.DoesNotExist."""
+    return Call.objects.select_related("agent").get(call_uuid=call_uuid)
+
+
+def caller_previous_tickets(*, user: User, phone: str, limit: int = PREVIOUS_TICKETS_LIMIT) -> QuerySet[Ticket]:
+    """The caller's earlier tickets that `user` may see, newest first: what the agent screen shows at ringing."""
+    phone = phone.strip()
+    if not phone:
+        return Ticket.objects.none()
+    visible = ticket_selectors.ticket_visible_to(user=user).filter(caller_phone=phone)
+    return visible.order_by("-created_at", "-id")[:limit]

@@ -44,14 +44,6 @@ def idle_seconds() -> float:
     return float(configured) if configured else DEFAULT_IDLE_SECONDS
 
 
-def _has_model(line: str) -> bool:
-    try:
-        return speech.model_for(line=line) is not None
-    except speech.ModelUnavailable:
-        logger.exception("audiosocket: the speech model for line %s cannot be loaded; no live transcript", line)
-        return False
-
-
 class AudioSocketServer:
     """Serves AudioSocket connections; `start()` binds, `stop()` ends every open call and closes the socket."""
 
@@ -123,7 +115,7 @@ class AudioSocketServer:
         self, call_uuid: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, idle: float
     ) -> None:
         line = audiosocket_line()
-        live = await sync_to_async(_has_model, thread_sensitive=False)(line)
+        live = await sync_to_async(speech.has_usable_model, thread_sensitive=False)(line=line)
         try:
             call: Call = await sync_to_async(services.call_start)(
                 call_uuid=call_uuid,

@@ -16,17 +16,19 @@ closes only this socket's call; other calls go on.
 import json
 import logging
 from typing import Any, Literal
-from urllib.parse import urlparse
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
-from django.http.request import validate_host
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from hotline.errors import ApplicationError
-from hotline.realtime.consumers import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Refused
+from hotline.realtime.consumers import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_FORBIDDEN,
+    Refused,
+    check_origin_and_auth,
+)
 
 from . import selectors, services, speech
 from .models import Call, Door
@@ -49,45 +51,20 @@ class StartMessage(BaseModel):
 
 
 def check_origin_and_token(scope: dict[str, Any]) -> None:
-    """The realtime base's rules for a socket that only integrations open; raises Refused."""
-    origin = dict(scope.get("headers", [])).get(b"origin")
-    if origin is not None:
-        host = urlparse(origin.decode("latin1")).hostname or ""
-        if not validate_host(host, settings.ALLOWED_HOSTS):
-            raise Refused(CLOSE_FORBIDDEN, "来源不被允许。")
-    method = scope.get("auth_method")
-    if method == "invalid_token":
-        raise Refused(CLOSE_UNAUTHENTICATED, "令牌无效。")
-    if method != "token":
-        raise Refused(CLOSE_UNAUTHENTICATED, "请使用令牌认证。")
-    user = scope.get("user")
-    if not (user is not None and user.is_authenticated and user.is_active):
-        raise Refused(CLOSE_UNAUTHENTICATED, "请先登录。")
-    if not selectors.may_drive_calls(user):
+    """The realtime rule, token only (a PBX has no browser session), then the role; raises Refused."""
+    check_origin_and_auth(scope, requires_user=True, token_only=True)
+    if not selectors.may_drive_calls(scope.get("user")):
         raise Refused(CLOSE_FORBIDDEN, "只有热线中心人员或其授权的交换机可以接入通话音频。")
-
-
-def _has_model(line: str) -> bool:
-    try:
-        return speech.model_for(line=line) is not None
-    except speech.ModelUnavailable:
-        logger.exception("audio websocket: the speech model for line %s cannot be loaded", line)
-        return False
 
 
 @database_sync_to_async
 def _start_call(start: StartMessage, live_transcript: bool) -> Call:
-    agent = None
-    if start.agent is not None:
-        agent = selectors.call_agent(user_id=start.agent)
-        if agent is None:
-            raise ApplicationError("坐席不存在或不是热线中心人员。", code="unknown_agent")
     return services.call_start(
         call_uuid=start.call_id,
         door=Door.WEBSOCKET,
         hotline_line=start.line,
         caller_number=start.caller,
-        agent=agent,
+        agent=services.agent_for_call(user_id=start.agent),
         sample_rate=start.sample_rate,
         live_transcript=live_transcript,
     )
@@ -139,7 +116,7 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
             fields = sorted({".".join(str(p) for p in error["loc"]) for error in exc.errors()})
             await self._bad("invalid_start", f"开始消息有误：{', '.join(fields)}。")
             return
-        live = await sync_to_async(_has_model, thread_sensitive=False)(start.line)
+        live = await sync_to_async(speech.has_usable_model, thread_sensitive=False)(line=start.line)
         try:
             call = await _start_call(start, live)
         except ApplicationError as error:

@@ -31,7 +31,7 @@ class CallPipeline:
 
     @classmethod
     async def open(cls, call: Call) -> "CallPipeline":
-        model = await sync_to_async(speech.model_for, thread_sensitive=False)(line=call.hotline_line)
+        model = await sync_to_async(speech.usable_model, thread_sensitive=False)(line=call.hotline_line)
         pipeline = cls(call, model=model)
         pipeline.recorder = WavRecorder(services.recording_path(call), sample_rate=call.sample_rate)
         if model is not None:

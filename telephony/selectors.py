@@ -1,15 +1,16 @@
 """Reads for telephony: who may drive calls, which call an event is about, and what the agent screen shows
 at ringing. Ticket visibility comes from `ticketing.selectors.ticket_visible_to`, never from here."""
 
+from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from ticketing import selectors as ticket_selectors
 from ticketing.models import Ticket, User
 from ticketing.services import INTAKE_ROLES
 
-from .models import Call
+from .models import Call, CallStatus, TranscriptStatus
 
 PREVIOUS_TICKETS_LIMIT = 10
 
@@ -42,3 +43,20 @@ def caller_previous_tickets(*, user: User, phone: str, limit: int = PREVIOUS_TIC
         return Ticket.objects.none()
     visible = ticket_selectors.ticket_visible_to(user=user).filter(caller_phone=phone)
     return visible.order_by("-created_at", "-id")[:limit]
+
+
+# Transcripts still owed: never made (no model at the time), cut short (a live one when the process died),
+# or failed (retried on every run).
+AWAITING_TRANSCRIPTION = (TranscriptStatus.PENDING, TranscriptStatus.LIVE, TranscriptStatus.FAILED)
+
+
+def calls_awaiting_transcription(*, stale_before: datetime, limit: int | None = None) -> list[Call]:
+    """Recorded calls with no final transcript that are over: ended, or started before `stale_before`
+    and still open (their process died), oldest first."""
+    waiting = (
+        Call.objects.filter(transcript_status__in=AWAITING_TRANSCRIPTION)
+        .exclude(audio_path="")
+        .filter(Q(status=CallStatus.ENDED) | Q(started_at__lt=stale_before))
+        .order_by("started_at", "id")
+    )
+    return list(waiting[:limit] if limit is not None else waiting)

@@ -18,6 +18,7 @@ from hotline.realtime.broadcast import broadcast_on_commit
 from ticketing.masking import mask_phone
 from ticketing.models import User
 
+from . import selectors
 from .models import Call, CallStatus, Door, Dtmf, TranscriptSegment, TranscriptStatus
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,43 @@ def call_start(
     )
     logger.info("call %s started on %s via %s", call.call_uuid, hotline_line, door)
     return call
+
+
+def agent_for_call(*, user_id: int | None) -> User | None:
+    """The agent a door or the PBX names for a call: none, or active hotline centre staff."""
+    if user_id is None:
+        return None
+    agent = selectors.call_agent(user_id=user_id)
+    if agent is None:
+        raise ApplicationError("坐席不存在或不是热线中心人员。", code="unknown_agent", extra={"field": "agent"})
+    return agent
+
+
+def call_ring(
+    *, call_uuid: str, hotline_line: str, caller_number: str, agent_id: int | None, agent_extension: str
+) -> tuple[Call, bool]:
+    """The PBX reports ringing: the call a door already created (an audio fork can start first), or a new
+    audio-less CTI call. Returns the call and whether this created it."""
+    existing = Call.objects.filter(call_uuid=call_uuid).first()
+    if existing is not None:
+        return existing, False
+    agent = agent_for_call(user_id=agent_id)
+    try:
+        call = call_start(
+            call_uuid=call_uuid,
+            door=Door.CTI,
+            hotline_line=hotline_line,
+            caller_number=caller_number,
+            agent=agent,
+            agent_extension=agent_extension,
+            live_transcript=False,
+        )
+    except ApplicationError as error:
+        # The same ringing reported twice at once: the other request created it.
+        if error.code != "duplicate_call":
+            raise
+        return Call.objects.get(call_uuid=call_uuid), False
+    return call, True
 
 
 def _locked(call_id: int) -> Call:

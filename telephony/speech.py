@@ -140,6 +140,20 @@ def model_for(*, line: str | None = None, language: str | None = None) -> Any | 
     return None if path is None else load_model(path)
 
 
+def usable_model(*, line: str | None = None, language: str | None = None) -> Any | None:
+    """`model_for`, except that a configured model that cannot be loaded is logged and treated as none:
+    the call goes on, recorded, and `transcribe_pending` transcribes it once the model is fixed."""
+    try:
+        return model_for(line=line, language=language)
+    except ModelUnavailable:
+        logger.exception("speech: the model for line %s cannot be loaded; no live transcript", line)
+        return None
+
+
+def has_usable_model(*, line: str) -> bool:
+    return usable_model(line=line) is not None
+
+
 class _Recognizer:
     """A KaldiRecognizer with the amount of audio it has seen: Vosk's word times count from the recognizer's
     creation, across utterances and reuse, so a new call subtracts this base."""

@@ -41,6 +41,30 @@ class Refused(Exception):
         self.reason = reason
 
 
+def check_origin_and_auth(scope: dict[str, Any], *, requires_user: bool, token_only: bool = False) -> None:
+    """The one rule for every websocket of ours; raises Refused.
+
+    An Origin, when sent, must be in ALLOWED_HOSTS. A cookie session without an Origin is refused (browsers
+    always send one, so it is not a page of ours). `token_only` sockets (PBX integrations) refuse cookie
+    sessions altogether.
+    """
+    origin = dict(scope.get("headers", [])).get(b"origin")
+    method = scope.get("auth_method")
+    if origin is not None:
+        host = urlparse(origin.decode("latin1")).hostname or ""
+        if not validate_host(host, settings.ALLOWED_HOSTS):
+            raise Refused(CLOSE_FORBIDDEN, "来源不被允许。")
+    elif method == "session" and requires_user:
+        raise Refused(CLOSE_UNAUTHENTICATED, "请使用令牌认证。")
+    if method == "invalid_token":
+        raise Refused(CLOSE_UNAUTHENTICATED, "令牌无效。")
+    if token_only and method != "token":
+        raise Refused(CLOSE_UNAUTHENTICATED, "请使用令牌认证。")
+    user = scope.get("user")
+    if requires_user and not (user is not None and user.is_authenticated and user.is_active):
+        raise Refused(CLOSE_UNAUTHENTICATED, "请先登录。")
+
+
 class CatchUp:
     """Stored events a connection missed: `events` are payloads in id order; `truncated` when more exist
     than one catch-up sends (the screen should reload instead)."""
@@ -102,21 +126,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     def check_origin_and_auth(self) -> None:
-        headers = dict(self.scope.get("headers", []))
-        origin = headers.get(b"origin")
-        method = self.scope.get("auth_method")
-        if origin is not None:
-            host = urlparse(origin.decode("latin1")).hostname or ""
-            if not validate_host(host, settings.ALLOWED_HOSTS):
-                raise Refused(CLOSE_FORBIDDEN, "来源不被允许。")
-        elif method == "session" and self.requires_user:
-            # Browsers always send Origin; a cookie without one is not a page of ours.
-            raise Refused(CLOSE_UNAUTHENTICATED, "请使用令牌认证。")
-        if method == "invalid_token":
-            raise Refused(CLOSE_UNAUTHENTICATED, "令牌无效。")
-        user = self.scope.get("user")
-        if self.requires_user and not (user is not None and user.is_authenticated and user.is_active):
-            raise Refused(CLOSE_UNAUTHENTICATED, "请先登录。")
+        check_origin_and_auth(self.scope, requires_user=self.requires_user)
 
     def query(self, name: str) -> str | None:
         values = parse_qs(self.scope.get("query_string", b"").decode("latin1")).get(name)

@@ -12,11 +12,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hotline.errors import ApplicationError, NotFound, NotPermitted
+from hotline.errors import NotFound, NotPermitted
 from ticketing.models import User
 
 from .. import selectors, services
-from ..models import Call, Door
+from ..models import Call
 from . import serializers as s
 
 logger = logging.getLogger(__name__)
@@ -37,35 +37,6 @@ def _call(call_uuid: str) -> Call:
         raise NotFound("通话不存在。", extra={"call_id": call_uuid}) from None
 
 
-def _ringing(data: dict[str, Any], actor: User) -> tuple[Call, bool]:
-    """The call a door already created (an audio fork rings first), or a new audio-less CTI call."""
-    try:
-        return selectors.call_by_uuid(call_uuid=data["call_id"]), False
-    except Call.DoesNotExist:
-        pass
-    agent = None
-    if data["agent"] is not None:
-        agent = selectors.call_agent(user_id=data["agent"])
-        if agent is None:
-            raise ApplicationError("坐席不存在或不是热线中心人员。", code="unknown_agent", extra={"field": "agent"})
-    try:
-        call = services.call_start(
-            call_uuid=data["call_id"],
-            door=Door.CTI,
-            hotline_line=data["line"],
-            caller_number=data["caller"],
-            agent=agent,
-            agent_extension=data["agent_extension"],
-            live_transcript=False,
-        )
-    except ApplicationError as error:
-        # The same ringing seen twice at once: the other request created it.
-        if error.code != "duplicate_call":
-            raise
-        return selectors.call_by_uuid(call_uuid=data["call_id"]), False
-    return call, True
-
-
 class CtiEventView(APIView):
     """CTI 通话事件：振铃、接听、保持、转接、挂机。振铃时返回来电人的历史工单。"""
 
@@ -83,7 +54,13 @@ class CtiEventView(APIView):
         body: dict[str, Any] = {"event": event}
         code: int = status.HTTP_200_OK
         if event == s.CtiEvent.RINGING:
-            call, created = _ringing(data, actor)
+            call, created = services.call_ring(
+                call_uuid=data["call_id"],
+                hotline_line=data["line"],
+                caller_number=data["caller"],
+                agent_id=data["agent"],
+                agent_extension=data["agent_extension"],
+            )
             code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
             previous = selectors.caller_previous_tickets(user=actor, phone=call.caller_number)
             body["previous_tickets"] = s.PreviousTicketSerializer(previous, many=True).data

@@ -22,11 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         line = audiosocket_line()
-        try:
-            model = speech.model_for(line=line)
-        except speech.ModelUnavailable as exc:
-            self.stderr.write(f"speech model unavailable ({exc}); calls are recorded for transcribe_pending")
-            model = None
+        model = speech.usable_model(line=line)
         if model is None:
             self.stdout.write(f"no speech model for line {line}: calls are recorded and transcribed later")
         else:

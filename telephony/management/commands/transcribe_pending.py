@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.db.models import Q
 
 from hotline import clock
-from telephony import recording, services, speech
+from telephony import recording, selectors, services, speech
 from telephony.models import Call, CallStatus, TranscriptStatus
 
 logger = logging.getLogger(__name__)
@@ -28,7 +27,6 @@ logger = logging.getLogger(__name__)
 CHUNK_MS = 20
 # A call still "active" this long after it started is taken to belong to a process that died.
 STALE_AFTER = timedelta(hours=1)
-WAITING = (TranscriptStatus.PENDING, TranscriptStatus.LIVE, TranscriptStatus.FAILED)
 
 
 class BrokenRecording(Exception):
@@ -93,25 +91,14 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         limit: int | None = options["limit"]
-        stale_before = clock.now() - STALE_AFTER
-        waiting = (
-            Call.objects.filter(transcript_status__in=WAITING)
-            .exclude(audio_path="")
-            .filter(Q(status=CallStatus.ENDED) | Q(started_at__lt=stale_before))
-            .order_by("started_at", "id")
-        )
-        calls = list(waiting[:limit] if limit is not None else waiting)
+        calls = selectors.calls_awaiting_transcription(stale_before=clock.now() - STALE_AFTER, limit=limit)
         recovered = 0
         outcomes: list[Outcome] = []
         for call in calls:
             if call.status != CallStatus.ENDED:
                 services.call_end(call_id=call.id, reason="recovered")
                 recovered += 1
-            try:
-                model = speech.model_for(line=call.hotline_line)
-            except speech.ModelUnavailable:
-                logger.exception("transcribe_pending: the speech model for %s cannot be loaded", call.hotline_line)
-                model = None
+            model = speech.usable_model(line=call.hotline_line)
             if model is None:
                 if call.transcript_status == TranscriptStatus.LIVE:
                     services.call_transcript_status_set(call_id=call.id, status=TranscriptStatus.PENDING)

@@ -10,9 +10,10 @@ PY     := $(BIN)/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-# System packages the project needs (Debian names; each also names the command it provides):
-# espeak-ng speaks the prompts through pyttsx3, sox converts and measures audio.
-SYSTEM_PACKAGES ?= espeak-ng sox
+# System packages the project needs, as Debian package:command pairs (the command tells whether it is there):
+# espeak-ng speaks the prompts through pyttsx3, sox converts and measures audio, baresip is the real SIP phone
+# the end-to-end call tests dial in with.
+SYSTEM_PACKAGES ?= espeak-ng:espeak-ng sox:sox baresip-core:baresip
 
 .PHONY: run test lint typecheck serve migrate seed lock clean python-check system-deps
 
@@ -20,7 +21,7 @@ python-check:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s); set PYTHON=..." % sys.version.split()[0])'
 
 system-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for pc in $(SYSTEM_PACKAGES); do command -v $${pc#*:} >/dev/null 2>&1 || missing="$$missing $${pc%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \

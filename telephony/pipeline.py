@@ -1,9 +1,11 @@
 """One call's audio path, the same for every door: record to disk as it arrives, transcribe live when a
 model is there, show partials on the agent's screen, store final segments, and close cleanly.
 
-The doors (AudioSocket, WebSocket audio, SIP) only decode their protocol and hand PCM here. Decoding runs
-on the transcription thread pool (Vosk releases the GIL), one chunk at a time per call so segments keep
-their order; database writes go through the call services on Django's sync thread.
+The doors (AudioSocket, WebSocket audio, SIP) only decode their protocol and hand PCM here, in whatever
+frame size they have (20 ms for telephony). Audio is written to disk frame by frame, and gathered into
+chunks of `ASR_CHUNK_MS` for the recognizer. Decoding runs on the transcription thread pool (Vosk releases
+the GIL), one chunk at a time per call so segments keep their order; database writes go through the call
+services on Django's sync thread.
 """
 
 import asyncio
@@ -11,6 +13,7 @@ import logging
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from . import services, speech
 from .models import Call, TranscriptStatus
@@ -28,6 +31,9 @@ class CallPipeline:
         self.recorder: WavRecorder | None = None
         self.transcriber: speech.StreamingTranscriber | None = None
         self.closed = False
+        self._pending = bytearray()
+        chunk_ms = max(int(getattr(settings, "ASR_CHUNK_MS", 200)), 20)
+        self._chunk_bytes = call.sample_rate * speech.SAMPLE_WIDTH * chunk_ms // 1000
 
     @classmethod
     async def open(cls, call: Call) -> "CallPipeline":
@@ -51,8 +57,13 @@ class CallPipeline:
         self.recorder.write(pcm)
         if self.transcriber is None:
             return
+        self._pending += pcm
+        if len(self._pending) < self._chunk_bytes:
+            return
+        chunk = bytes(self._pending)
+        self._pending.clear()
         results = await asyncio.get_running_loop().run_in_executor(
-            speech.transcription_pool(), self.transcriber.feed, pcm
+            speech.transcription_pool(), self.transcriber.feed, chunk
         )
         await self._publish(results)
 
@@ -67,7 +78,7 @@ class CallPipeline:
                     end_ms=result.end_ms,
                 )
             else:
-                await sync_to_async(services.call_partial)(call=self.call, text=result.text)
+                await sync_to_async(services.call_partial)(call=self.call, text=result.text, audio_ms=result.audio_ms)
 
     async def close(self, *, reason: str) -> None:
         """End the call: last words transcribed, the file closed, the session ended. Safe to call twice."""
@@ -76,10 +87,15 @@ class CallPipeline:
         self.closed = True
         try:
             if self.transcriber is not None:
-                final = await asyncio.get_running_loop().run_in_executor(
-                    speech.transcription_pool(), self.transcriber.finish
-                )
-                await self._publish(list(final))
+                transcriber, rest = self.transcriber, bytes(self._pending)
+                self._pending.clear()
+
+                def last_words() -> list[speech.Partial | speech.Segment]:
+                    results = transcriber.feed(rest) if rest else []
+                    return [r for r in results if isinstance(r, speech.Segment)] + list(transcriber.finish())
+
+                final = await asyncio.get_running_loop().run_in_executor(speech.transcription_pool(), last_words)
+                await self._publish(final)
                 await sync_to_async(services.call_transcript_status_set)(
                     call_id=self.call.id, status=TranscriptStatus.DONE
                 )

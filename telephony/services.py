@@ -166,9 +166,9 @@ def call_end(*, call_id: int, reason: str) -> Call:
     return call
 
 
-def call_partial(*, call: Call, text: str) -> None:
+def call_partial(*, call: Call, text: str, audio_ms: int) -> None:
     """What the caller is saying now; shown on the agent's screen, not stored."""
-    broadcast_on_commit(rt.TranscriptPartial(call_id=call.call_uuid, text=text), *_call_groups(call))
+    broadcast_on_commit(rt.TranscriptPartial(call_id=call.call_uuid, text=text, audio_ms=audio_ms), *_call_groups(call))
 
 
 @transaction.atomic

@@ -49,6 +49,7 @@ class Word:
 @dataclass(frozen=True, slots=True)
 class Partial:
     text: str
+    audio_ms: int = 0  # how far into the leg's audio this guess reaches
 
     @property
     def text_compact(self) -> str:
@@ -240,7 +241,7 @@ class StreamingTranscriber:
         text = json.loads(self._recognizer.kaldi.PartialResult()).get("partial", "")
         if text and text != self._last_partial:
             self._last_partial = text
-            return [Partial(text)]
+            return [Partial(text, audio_ms=self.fed_ms)]
         return []
 
     def finish(self) -> list[Segment]:

@@ -112,9 +112,12 @@ class CallEnded(RealtimeEvent):
 
 
 class TranscriptPartial(RealtimeEvent):
+    """What the caller is saying now; `audio_ms` is how far into the call's audio this guess reaches."""
+
     type: Literal["transcript.partial"] = "transcript.partial"
     call_id: str
     text: str
+    audio_ms: int
 
 
 class TranscriptFinal(RealtimeEvent):

@@ -506,7 +506,12 @@ HAND_BUILT: dict[str, dict[str, Any]] = {
         "ended_at": "2026-03-01T09:05:00Z",
         "ticket_id": None,
     },
-    "transcript.partial": {"type": "transcript.partial", "call_id": "c-20260301-0001", "text": "我要反映小区"},
+    "transcript.partial": {
+        "type": "transcript.partial",
+        "call_id": "c-20260301-0001",
+        "text": "我要反映小区",
+        "audio_ms": 1800,
+    },
     "transcript.final": {
         "type": "transcript.final",
         "call_id": "c-20260301-0001",
@@ -537,7 +542,7 @@ HAND_BUILT: dict[str, dict[str, Any]] = {
 WRONG_VALUES: dict[str, list[tuple[str, Any]]] = {
     "call.started": [("call_id", 1001), ("agent_id", "agent-7"), ("started_at", "上午九点"), ("caller_masked", None)],
     "call.ended": [("ended_at", "later"), ("ticket_id", "12345-20260301-000001"), ("call_id", None)],
-    "transcript.partial": [("text", None), ("call_id", 5)],
+    "transcript.partial": [("text", None), ("call_id", 5), ("audio_ms", "1.8s")],
     "transcript.final": [("segment_id", "4a"), ("start_ms", 1.5), ("end_ms", None), ("text", ["a"])],
     "routing.suggestion": [
         ("departments", SUGGESTION),

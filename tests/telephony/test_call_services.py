@@ -33,7 +33,7 @@ def test_a_call_from_start_to_end_reaches_the_agent_screen(org, sent, django_cap
     with django_capture_on_commit_callbacks(execute=True):
         call = start(org)
         services.call_answer(call_id=call.id)
-        services.call_partial(call=call, text="我要投诉")
+        services.call_partial(call=call, text="我要投诉", audio_ms=1200)
         services.call_segment_add(call_id=call.id, index=0, text="我要投诉小区噪音", start_ms=200, end_ms=2400)
         services.call_segment_add(call_id=call.id, index=0, text="重复的片段", start_ms=200, end_ms=2400)
         services.call_dtmf_add(call_id=call.id, digit="1", at_ms=3000)

@@ -12,6 +12,7 @@ from django.db import connections
 from telephony import services, speech
 from telephony.models import Call, CallStatus, TranscriptStatus
 from telephony.pipeline import CallPipeline
+from telephony.recording import WavRecorder
 
 CLIP = Path(__file__).resolve().parents[3] / "shared" / "audio" / "ko" / "ko_picovoice_rhino_within_context.wav"
 pytestmark = pytest.mark.skipif(not CLIP.exists(), reason=f"Korean test clip not found at {CLIP}")
@@ -76,3 +77,36 @@ async def test_without_a_model_the_call_is_recorded_and_waits(org, media, monkey
     assert (media / call.audio_path).stat().st_size == 44 + 16000
     assert not await sync_to_async(call.segments.exists)()
     await sync_to_async(connections.close_all)()
+
+
+class CountingTranscriber:
+    """Stands in for the recognizer to see how the pipeline cuts 20 ms frames into decoding chunks."""
+
+    def __init__(self) -> None:
+        self.fed: list[int] = []
+        self.finished = False
+
+    def feed(self, pcm: bytes) -> list[speech.Partial | speech.Segment]:
+        self.fed.append(len(pcm))
+        return [speech.Partial("구", audio_ms=sum(self.fed) // 16)]
+
+    def finish(self) -> list[speech.Segment]:
+        self.finished = True
+        return [speech.Segment(index=0, text="끝", start_ms=0, end_ms=sum(self.fed) // 16, words=())]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_frames_are_decoded_in_chunks_and_the_tail_is_not_lost(org, media, settings):
+    settings.ASR_CHUNK_MS = 200
+    call = await start_call(org, "pipeline-chunks", live=True)
+    pipeline = CallPipeline(call, model=None)
+    pipeline.recorder = WavRecorder(services.recording_path(call), sample_rate=call.sample_rate)
+    counting = CountingTranscriber()
+    pipeline.transcriber = counting  # type: ignore[assignment]
+    for _ in range(23):  # 460 ms of 20 ms frames: two whole 200 ms chunks and a 60 ms tail
+        await pipeline.audio(bytes(320))
+    assert counting.fed == [3200, 3200]
+    await pipeline.close(reason="hangup")
+    assert counting.fed == [3200, 3200, 960] and counting.finished
+    segments = await sync_to_async(list)(call.segments.values_list("text", "end_ms"))
+    assert segments == [("끝", 460)]

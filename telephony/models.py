@@ -22,7 +22,19 @@ class Direction(models.TextChoices):
 class CallStatus(models.TextChoices):
     RINGING = "ringing", _("振铃")
     ACTIVE = "active", _("通话中")
+    HELD = "held", _("保持")
     ENDED = "ended", _("已结束")
+
+
+class CallEventKind(models.TextChoices):
+    RINGING = "ringing", _("振铃")
+    ANSWERED = "answered", _("接听")
+    HELD = "held", _("保持")
+    RESUMED = "resumed", _("恢复通话")
+    TRANSFERRED = "transferred", _("转接")
+    HUNG_UP = "hungup", _("挂机")
+    PROMPT = "prompt", _("播放语音提示")
+    ALERT = "alert", _("紧急情况提示")
 
 
 class TranscriptStatus(models.TextChoices):
@@ -107,3 +119,22 @@ class Dtmf(models.Model):
 
     def __str__(self) -> str:
         return f"{self.call_id}:{self.digit}@{self.at_ms}"
+
+
+class CallEvent(models.Model):
+    """The call's trail: what the PBX, the door or the transcript said happened, and when. Append-only."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("事件"), max_length=16, choices=CallEventKind.choices)
+    occurred_at = models.DateTimeField(_("时间"))
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("坐席"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    agent_extension = models.CharField(_("坐席分机"), max_length=32, blank=True)
+    data = models.JSONField(_("数据"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["call_id", "occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.call_id}:{self.kind}@{self.occurred_at:%H:%M:%S}"

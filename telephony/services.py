@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from hotline import clock
-from hotline.errors import ApplicationError, NotFound
+from hotline.errors import ApplicationError, Conflict, NotFound
 from hotline.realtime import events as rt
 from hotline.realtime import groups
 from hotline.realtime.broadcast import broadcast_on_commit
@@ -19,7 +19,7 @@ from ticketing.masking import mask_phone
 from ticketing.models import User
 
 from . import selectors
-from .models import Call, CallStatus, Door, Dtmf, TranscriptSegment, TranscriptStatus
+from .models import Call, CallEvent, CallEventKind, CallStatus, Door, Dtmf, TranscriptSegment, TranscriptStatus
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,32 @@ def _call_groups(call: Call) -> list[str]:
     if call.agent_id:
         names.append(groups.agent(call.agent_id))
     return names
+
+
+def _trail(call: Call, kind: str, *, data: dict[str, object] | None = None) -> CallEvent:
+    return CallEvent.objects.create(
+        call=call,
+        kind=kind,
+        occurred_at=clock.now(),
+        agent_id=call.agent_id,
+        agent_extension=call.agent_extension,
+        data=data or {},
+    )
+
+
+def _state_changed(call: Call, event: str, *, extra_groups: tuple[str, ...] = ()) -> None:
+    broadcast_on_commit(
+        rt.CallStateChanged(
+            call_id=call.call_uuid,
+            event=event,  # type: ignore[arg-type]
+            status=call.status,
+            agent_id=call.agent_id,
+            agent_extension=call.agent_extension,
+            occurred_at=clock.now(),
+        ),
+        *_call_groups(call),
+        *extra_groups,
+    )
 
 
 def recording_path(call: Call) -> Path:
@@ -81,6 +107,7 @@ def call_start(
             )
     except IntegrityError:
         raise ApplicationError("该通话已存在。", code="duplicate_call", extra={"call_uuid": call_uuid}) from None
+    _trail(call, CallEventKind.RINGING, data={"door": door})
     broadcast_on_commit(
         rt.CallStarted(
             call_id=call.call_uuid,
@@ -109,11 +136,11 @@ def call_ring(
     *, call_uuid: str, hotline_line: str, caller_number: str, agent_id: int | None, agent_extension: str
 ) -> tuple[Call, bool]:
     """The PBX reports ringing: the call a door already created (an audio fork can start first), or a new
-    audio-less CTI call. Returns the call and whether this created it."""
-    existing = Call.objects.filter(call_uuid=call_uuid).first()
-    if existing is not None:
-        return existing, False
+    audio-less CTI call. Returns the call and whether this created it. For a call a door created, the PBX
+    knows what the door did not: the agent and extension are filled in where the door left them blank."""
     agent = agent_for_call(user_id=agent_id)
+    if Call.objects.filter(call_uuid=call_uuid).exists():
+        return _ring_existing(call_uuid=call_uuid, agent=agent, agent_extension=agent_extension), False
     try:
         call = call_start(
             call_uuid=call_uuid,
@@ -128,8 +155,36 @@ def call_ring(
         # The same ringing reported twice at once: the other request created it.
         if error.code != "duplicate_call":
             raise
-        return Call.objects.get(call_uuid=call_uuid), False
+        return _ring_existing(call_uuid=call_uuid, agent=agent, agent_extension=agent_extension), False
     return call, True
+
+
+@transaction.atomic
+def _ring_existing(*, call_uuid: str, agent: User | None, agent_extension: str) -> Call:
+    call = Call.objects.select_for_update().get(call_uuid=call_uuid)
+    changed = []
+    if agent is not None and call.agent_id is None:
+        call.agent = agent
+        changed.append("agent")
+    if agent_extension and not call.agent_extension:
+        call.agent_extension = agent_extension
+        changed.append("agent_extension")
+    if changed:
+        call.save(update_fields=changed)
+        _trail(call, CallEventKind.RINGING, data={"source": "cti", "filled": changed})
+        if "agent" in changed:
+            # The agent's screen learns of the call now, as it would have at the start.
+            broadcast_on_commit(
+                rt.CallStarted(
+                    call_id=call.call_uuid,
+                    hotline_line=call.hotline_line,
+                    caller_masked=mask_phone(call.caller_number),
+                    agent_id=call.agent_id,
+                    started_at=call.started_at,
+                ),
+                groups.agent(call.agent_id),
+            )
+    return call
 
 
 def _locked(call_id: int) -> Call:
@@ -141,12 +196,73 @@ def _locked(call_id: int) -> Call:
 
 @transaction.atomic
 def call_answer(*, call_id: int) -> Call:
+    """Ringing to active (answered), or held to active (resumed); an answer seen twice changes nothing."""
     call = _locked(call_id)
     if call.status == CallStatus.RINGING:
         call.status = CallStatus.ACTIVE
         call.answered_at = clock.now()
         call.save(update_fields=["status", "answered_at"])
+        _trail(call, CallEventKind.ANSWERED)
+        _state_changed(call, "answered")
+    elif call.status == CallStatus.HELD:
+        call.status = CallStatus.ACTIVE
+        call.save(update_fields=["status"])
+        _trail(call, CallEventKind.RESUMED)
+        _state_changed(call, "resumed")
     return call
+
+
+@transaction.atomic
+def call_hold(*, call_id: int) -> Call:
+    call = _locked(call_id)
+    if call.status == CallStatus.HELD:
+        return call
+    if call.status != CallStatus.ACTIVE:
+        raise Conflict("只有通话中的电话可以保持。", code="call_not_active", extra={"status": call.status})
+    call.status = CallStatus.HELD
+    call.save(update_fields=["status"])
+    _trail(call, CallEventKind.HELD)
+    _state_changed(call, "held")
+    return call
+
+
+@transaction.atomic
+def call_transfer(*, call_id: int, agent_id: int | None, agent_extension: str) -> Call:
+    """The PBX moved the call to another seat: the new agent's screen gets it, the old one is told."""
+    call = _locked(call_id)
+    if call.status == CallStatus.ENDED:
+        raise Conflict("通话已结束，不能转接。", code="call_ended")
+    if agent_id is None and not agent_extension:
+        raise ApplicationError("转接必须给出目标坐席或分机。", code="transfer_target_missing", extra={"field": "agent"})
+    agent = agent_for_call(user_id=agent_id)
+    previous = {"agent": call.agent_id, "agent_extension": call.agent_extension}
+    old_groups = (groups.agent(call.agent_id),) if call.agent_id and call.agent_id != agent_id else ()
+    call.agent = agent
+    call.agent_extension = agent_extension
+    call.save(update_fields=["agent", "agent_extension"])
+    _trail(call, CallEventKind.TRANSFERRED, data={"from": previous})
+    _state_changed(call, "transferred", extra_groups=old_groups)
+    logger.info("call %s transferred to extension %s", call.call_uuid, agent_extension or "-")
+    return call
+
+
+@transaction.atomic
+def call_prompt_played(*, call_id: int, prompt: str) -> CallEvent:
+    """A spoken prompt went out to the caller (greeting, ticket number, status, callback question)."""
+    return _trail(_locked(call_id), CallEventKind.PROMPT, data={"prompt": prompt})
+
+
+@transaction.atomic
+def call_alert(*, call_id: int, kind: str, words: list[str], text: str) -> CallEvent:
+    """Raise an alert on the agent's screen (emergency words heard: transfer at once) and keep it in the trail."""
+    call = _locked(call_id)
+    event = _trail(call, CallEventKind.ALERT, data={"kind": kind, "words": words})
+    broadcast_on_commit(
+        rt.CallAlert(call_id=call.call_uuid, kind=kind, words=words, text=text, occurred_at=event.occurred_at),
+        *_call_groups(call),
+    )
+    logger.warning("call %s: %s alert raised", call.call_uuid, kind)
+    return event
 
 
 @transaction.atomic
@@ -159,6 +275,7 @@ def call_end(*, call_id: int, reason: str) -> Call:
     call.ended_at = clock.now()
     call.end_reason = reason[:64]
     call.save(update_fields=["status", "ended_at", "end_reason"])
+    _trail(call, CallEventKind.HUNG_UP, data={"reason": call.end_reason})
     broadcast_on_commit(
         rt.CallEnded(call_id=call.call_uuid, ended_at=call.ended_at, ticket_id=call.ticket_id), *_call_groups(call)
     )

@@ -111,6 +111,29 @@ class CallEnded(RealtimeEvent):
     ticket_id: int | None
 
 
+class CallStateChanged(RealtimeEvent):
+    """Answered, held, resumed or transferred: the call's new status and who has it now."""
+
+    type: Literal["call.state"] = "call.state"
+    call_id: str
+    event: Literal["answered", "held", "resumed", "transferred"]
+    status: str
+    agent_id: int | None
+    agent_extension: str
+    occurred_at: datetime
+
+
+class CallAlert(RealtimeEvent):
+    """Words in the transcript that call for an immediate transfer (fire, gas leak, someone hurt ...)."""
+
+    type: Literal["call.alert"] = "call.alert"
+    call_id: str
+    kind: str
+    words: list[str]
+    text: str
+    occurred_at: datetime
+
+
 class TranscriptPartial(RealtimeEvent):
     """What the caller is saying now; `audio_ms` is how far into the call's audio this guess reaches."""
 
@@ -187,6 +210,8 @@ EVENT_TYPES: dict[str, type[RealtimeEvent]] = {
         PublicTicketUpdate,
         CallStarted,
         CallEnded,
+        CallStateChanged,
+        CallAlert,
         TranscriptPartial,
         TranscriptFinal,
         RoutingSuggestion,

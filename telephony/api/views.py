@@ -42,7 +42,7 @@ class CtiEventView(APIView):
 
     @extend_schema(
         request=s.CtiEventInput,
-        responses={200: s.CtiEventResultSerializer, 201: s.CtiEventResultSerializer, 202: s.CtiEventResultSerializer},
+        responses={200: s.CtiEventResultSerializer, 201: s.CtiEventResultSerializer},
         summary="上报 CTI 通话事件",
     )
     def post(self, request: Request) -> Response:
@@ -66,12 +66,13 @@ class CtiEventView(APIView):
             body["previous_tickets"] = s.PreviousTicketSerializer(previous, many=True).data
         elif event == s.CtiEvent.ANSWERED:
             call = services.call_answer(call_id=_call(data["call_id"]).id)
-        elif event == s.CtiEvent.HUNGUP:
-            call = services.call_end(call_id=_call(data["call_id"]).id, reason="hungup")
+        elif event == s.CtiEvent.HELD:
+            call = services.call_hold(call_id=_call(data["call_id"]).id)
+        elif event == s.CtiEvent.TRANSFERRED:
+            call = services.call_transfer(
+                call_id=_call(data["call_id"]).id, agent_id=data["agent"], agent_extension=data["agent_extension"]
+            )
         else:
-            # Held and transferred change nothing stored yet; they are accepted so a PBX can send them all.
-            call = _call(data["call_id"])
-            logger.info("cti: call %s %s (extension %s)", call.call_uuid, event, data["agent_extension"] or "-")
-            code = status.HTTP_202_ACCEPTED
+            call = services.call_end(call_id=_call(data["call_id"]).id, reason="hungup")
         body["call"] = s.CallSerializer(call).data
         return Response(body, status=code)

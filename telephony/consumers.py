@@ -2,8 +2,12 @@
 
 Protocol, one call per socket:
 1. a JSON text message {"type": "start", "call_id", "caller", "line", "agent": id or null, "sample_rate": 8000|16000};
-2. binary frames of 16-bit signed little-endian mono PCM at that rate;
+2. binary frames of 16-bit signed little-endian mono PCM at that rate, and {"type": "dtmf", "digit": "5"}
+   for keys the caller presses;
 3. {"type": "stop"}.
+
+Prompts (the greeting, the keypad menu's answers, what the agent asks to say) come back as binary frames of
+the same format, 20 ms each, in real time: the bidirectional streaming of jambonz' `listen` verb.
 
 Replies are JSON: {"type": "started", "call": id}, {"type": "stopped", "call": id} and
 {"type": "error", "code", "detail"}. Authentication follows the realtime base (`hotline.realtime.consumers`)
@@ -30,7 +34,7 @@ from hotline.realtime.consumers import (
     check_origin_and_auth,
 )
 
-from . import selectors, services, speech
+from . import prompts, selectors, services, speech, voice
 from .models import Call, Door
 from .pipeline import CallPipeline
 
@@ -73,6 +77,8 @@ def _start_call(start: StartMessage, live_transcript: bool) -> Call:
 class AudioStreamConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.pipeline: CallPipeline | None = None
+        self.player: voice.PromptPlayer | None = None
+        self.menu = voice.VoiceMenu(voice.public_status)
         self.finished = False
         # Accept first: a close code is only delivered on an accepted socket.
         await self.accept()
@@ -83,6 +89,9 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
             await self._fail(refused.code, str(refused.code), refused.reason, end_reason="")
 
     async def disconnect(self, code: int) -> None:
+        player = getattr(self, "player", None)
+        if player is not None:
+            await player.close()
         pipeline = getattr(self, "pipeline", None)
         if pipeline is not None:
             await pipeline.close(reason="disconnected")
@@ -102,12 +111,14 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
             await self._start(message)
         elif kind == "stop" and self.pipeline is not None:
             await self._stop()
+        elif kind == "dtmf" and self.pipeline is not None:
+            await self._dtmf(message)
         elif kind == "start":
             await self._bad("duplicate_start", "通话已经开始。")
-        elif kind == "stop":
-            await self._bad("stop_before_start", "通话尚未开始。")
+        elif kind in ("stop", "dtmf"):
+            await self._bad(f"{kind}_before_start", "通话尚未开始。")
         else:
-            await self._bad("unknown_message", '只支持 {"type": "start"} 与 {"type": "stop"}。')
+            await self._bad("unknown_message", '只支持 {"type": "start"}、{"type": "dtmf"} 与 {"type": "stop"}。')
 
     async def _start(self, message: dict[str, Any]) -> None:
         try:
@@ -130,6 +141,28 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
             await self._fail(CLOSE_INTERNAL_ERROR, "pipeline_error", "通话录音无法开始。", end_reason="")
             return
         await self.send(text_data=json.dumps({"type": "started", "call": call.id}))
+        self.player = voice.PromptPlayer(call_id=call.id, sample_rate=call.sample_rate, send=self._play)
+        self.player.start()
+        self.player.say(voice.Prompt("greeting", prompts.greeting(call.hotline_line)))
+
+    async def _play(self, frame: bytes) -> None:
+        if self.finished:
+            raise ConnectionError("the call is over")
+        await self.send(bytes_data=frame)
+
+    async def _dtmf(self, message: dict[str, Any]) -> None:
+        assert self.pipeline is not None
+        digit = message.get("digit")
+        if set(message) != {"type", "digit"} or not isinstance(digit, str) or digit not in services.DTMF_DIGITS:
+            await self._bad("invalid_dtmf", "按键消息有误：digit 必须是 0-9、*、#、A-D 之一。")
+            return
+        call = self.pipeline.call
+        recorder = self.pipeline.recorder
+        at_ms = recorder.duration_ms if recorder is not None else 0
+        await database_sync_to_async(services.call_dtmf_add)(call_id=call.id, digit=digit, at_ms=at_ms)
+        assert self.player is not None
+        for prompt in await database_sync_to_async(self.menu.press)(digit):
+            self.player.say(prompt, interrupt=True)
 
     async def _audio(self, pcm: bytes) -> None:
         if self.pipeline is None:
@@ -141,6 +174,8 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
 
     async def _stop(self) -> None:
         assert self.pipeline is not None
+        if self.player is not None:
+            await self.player.close()
         await self.pipeline.close(reason="stop")
         self.finished = True
         await self.send(text_data=json.dumps({"type": "stopped", "call": self.pipeline.call.id}))
@@ -152,6 +187,8 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
     async def _fail(self, close_code: int, code: str, detail: str, *, end_reason: str) -> None:
         """Tell the client why, end this socket's call cleanly (with the reason logged on it), and close."""
         self.finished = True
+        if self.player is not None:
+            await self.player.close()
         if self.pipeline is not None:
             logger.info("audio websocket: call %s closed: %s", self.pipeline.call.call_uuid, code)
             await self.pipeline.close(reason=end_reason or code)

@@ -92,7 +92,10 @@ class CallPipeline:
 
                 def last_words() -> list[speech.Partial | speech.Segment]:
                     results = transcriber.feed(rest) if rest else []
-                    return [r for r in results if isinstance(r, speech.Segment)] + list(transcriber.finish())
+                    segments: list[speech.Partial | speech.Segment] = [
+                        r for r in results if isinstance(r, speech.Segment)
+                    ]
+                    return segments + list(transcriber.finish())
 
                 final = await asyncio.get_running_loop().run_in_executor(speech.transcription_pool(), last_words)
                 await self._publish(final)

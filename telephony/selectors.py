@@ -45,6 +45,13 @@ def caller_previous_tickets(*, user: User, phone: str, limit: int = PREVIOUS_TIC
     return visible.order_by("-created_at", "-id")[:limit]
 
 
+def call_ticket_visible(*, call: Call, user: User) -> bool:
+    """Whether the call has a linked ticket that `user` may see (and so may have read to the caller)."""
+    if call.ticket_id is None:
+        return False
+    return ticket_selectors.ticket_visible_to(user=user).filter(pk=call.ticket_id).exists()
+
+
 # Transcripts still owed: never made (no model at the time), cut short (a live one when the process died),
 # or failed (retried on every run).
 AWAITING_TRANSCRIPTION = (TranscriptStatus.PENDING, TranscriptStatus.LIVE, TranscriptStatus.FAILED)

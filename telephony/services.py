@@ -172,7 +172,7 @@ def _ring_existing(*, call_uuid: str, agent: User | None, agent_extension: str) 
     if changed:
         call.save(update_fields=changed)
         _trail(call, CallEventKind.RINGING, data={"source": "cti", "filled": changed})
-        if "agent" in changed:
+        if agent is not None and "agent" in changed:
             # The agent's screen learns of the call now, as it would have at the start.
             broadcast_on_commit(
                 rt.CallStarted(
@@ -182,7 +182,7 @@ def _ring_existing(*, call_uuid: str, agent: User | None, agent_extension: str) 
                     agent_id=call.agent_id,
                     started_at=call.started_at,
                 ),
-                groups.agent(call.agent_id),
+                groups.agent(agent.id),
             )
     return call
 

@@ -78,3 +78,15 @@ class CtiEventResultSerializer(serializers.Serializer):
     event = serializers.CharField()
     call = CallSerializer()
     previous_tickets = PreviousTicketSerializer(many=True, required=False)
+
+
+class CallPromptInput(StrictSerializer):
+    """A prompt the agent has the caller hear: the greeting, the ticket's number or query code read digit by
+    digit, or the satisfaction question."""
+
+    prompt = serializers.ChoiceField(choices=["greeting", "ticket_number", "query_code", "satisfaction_question"])
+
+
+class CallPromptResultSerializer(serializers.Serializer):
+    prompt = serializers.CharField()
+    queued = serializers.BooleanField()

@@ -4,4 +4,5 @@ from . import views
 
 urlpatterns = [
     path("cti/events/", views.CtiEventView.as_view(), name="cti-event"),
+    path("calls/<int:call_id>/prompts/", views.CallPromptView.as_view(), name="call-prompt"),
 ]

@@ -52,14 +52,23 @@ def start_message(call_id: str = "fork-1", **overrides: Any) -> str:
 
 
 class Socket:
+    """One door client. Prompt audio (binary frames) is gathered in `played`; the JSON messages are returned."""
+
     def __init__(self, communicator: WebsocketCommunicator):
         self.communicator = communicator
+        self.played: list[bytes] = []
 
     async def send_json(self, message: dict[str, Any]) -> None:
         await self.communicator.send_to(text_data=json.dumps(message))
 
     async def receive(self, timeout: float = 10) -> dict[str, Any]:
-        return await self.communicator.receive_json_from(timeout=timeout)
+        while True:
+            output = await self.communicator.receive_output(timeout=timeout)
+            if output.get("bytes") is not None:
+                self.played.append(output["bytes"])
+                continue
+            assert output["type"] == "websocket.send", output
+            return dict(json.loads(output["text"]))
 
     async def closed_with(self, timeout: float = 10) -> tuple[list[dict[str, Any]], int]:
         """The JSON messages before the close, and the close code."""
@@ -68,6 +77,9 @@ class Socket:
             output = await self.communicator.receive_output(timeout=timeout)
             if output["type"] == "websocket.close":
                 return messages, output.get("code", 1000)
+            if output.get("bytes") is not None:
+                self.played.append(output["bytes"])
+                continue
             messages.append(json.loads(output["text"]))
 
 

@@ -73,6 +73,11 @@ class Call(models.Model):
         on_delete=models.SET_NULL,
         related_name="calls",
     )
+    # The ticket draft filler's memory (telephony.drafting): what it read from the transcript, with evidence
+    # and phone numbers masked ("found"), a fingerprint of the value it last wrote into each ticket field
+    # ("set": a field whose value no longer matches was changed by the agent and is left alone), the user
+    # it created the draft as ("owner") and how many segments it read ("segments").
+    draft_fields = models.JSONField(_("智能填单记录"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("通话")

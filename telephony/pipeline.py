@@ -6,6 +6,11 @@ frame size they have (20 ms for telephony). Audio is written to disk frame by fr
 chunks of `ASR_CHUNK_MS` for the recognizer. Decoding runs on the transcription thread pool (Vosk releases
 the GIL), one chunk at a time per call so segments keep their order; database writes go through the call
 services on Django's sync thread.
+
+After each final segment the ticket draft is filled (`drafting.call_draft_fill`) in a background task of the
+call, so the audio path never waits for it: segments that arrive while a fill runs are taken by one more fill
+after it. Partial and final text is checked for emergency words (`drafting.call_emergency_check`). A failure
+in either is logged and never breaks the call or its transcript.
 """
 
 import asyncio
@@ -15,7 +20,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from . import services, speech
+from . import drafting, extraction, services, speech
 from .models import Call, TranscriptStatus
 from .recording import WavRecorder
 
@@ -32,6 +37,11 @@ class CallPipeline:
         self.transcriber: speech.StreamingTranscriber | None = None
         self.closed = False
         self._pending = bytearray()
+        # Emergency kinds already alerted for this call, so later partials repeating the words skip the trip
+        # to the database (the service itself dedupes from the call's trail).
+        self._alerted: set[str] = set()
+        self._fill_task: asyncio.Task[None] | None = None
+        self._fill_wanted = False
         chunk_ms = max(int(getattr(settings, "ASR_CHUNK_MS", 200)), 20)
         self._chunk_bytes = call.sample_rate * speech.SAMPLE_WIDTH * chunk_ms // 1000
 
@@ -77,8 +87,37 @@ class CallPipeline:
                     start_ms=result.start_ms,
                     end_ms=result.end_ms,
                 )
+                await self._check_emergency(result.text)
+                self._schedule_fill()
             else:
                 await sync_to_async(services.call_partial)(call=self.call, text=result.text, audio_ms=result.audio_ms)
+                await self._check_emergency(result.text)
+
+    async def _check_emergency(self, text: str) -> None:
+        # Matching words is microseconds of pure string work, done here so that the many partials without
+        # emergency words never queue on the sync thread behind database writes.
+        kinds = {emergency.kind for emergency in extraction.find_emergencies(text)} - self._alerted
+        if not kinds:
+            return
+        try:
+            await sync_to_async(drafting.call_emergency_check)(call_id=self.call.id, text=text)
+        except Exception:
+            logger.exception("call %s: emergency check failed", self.call.call_uuid)
+            return
+        self._alerted |= kinds
+
+    def _schedule_fill(self) -> None:
+        self._fill_wanted = True
+        if self._fill_task is None or self._fill_task.done():
+            self._fill_task = asyncio.create_task(self._fill_draft())
+
+    async def _fill_draft(self) -> None:
+        while self._fill_wanted:
+            self._fill_wanted = False
+            try:
+                await sync_to_async(drafting.call_draft_fill)(call_id=self.call.id)
+            except Exception:
+                logger.exception("call %s: ticket draft not filled", self.call.call_uuid)
 
     async def close(self, *, reason: str) -> None:
         """End the call: last words transcribed, the file closed, the session ended. Safe to call twice."""
@@ -111,4 +150,7 @@ class CallPipeline:
         finally:
             if self.recorder is not None:
                 self.recorder.close()
+            if self._fill_task is not None:
+                # The draft holds the whole transcript before the call is reported ended.
+                await asyncio.gather(self._fill_task, return_exceptions=True)
             await sync_to_async(services.call_end)(call_id=self.call.id, reason=reason)

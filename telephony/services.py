@@ -59,6 +59,15 @@ def _state_changed(call: Call, event: str, *, extra_groups: tuple[str, ...] = ()
     )
 
 
+def _fill_draft_on_commit(call: Call) -> None:
+    """The agent is known now: what was heard before gets its ticket draft. After commit and robust, so a
+    failing fill is logged and never undoes the call event."""
+    from . import drafting  # drafting raises alerts through these services
+
+    call_id = call.id
+    transaction.on_commit(lambda: drafting.call_draft_fill(call_id=call_id), robust=True)
+
+
 def recording_path(call: Call) -> Path:
     """Where the call's audio is written: under MEDIA_ROOT, by day, named by the call id."""
     return Path(settings.MEDIA_ROOT) / call.audio_path
@@ -184,6 +193,7 @@ def _ring_existing(*, call_uuid: str, agent: User | None, agent_extension: str) 
                 ),
                 groups.agent(agent.id),
             )
+            _fill_draft_on_commit(call)
     return call
 
 
@@ -242,6 +252,8 @@ def call_transfer(*, call_id: int, agent_id: int | None, agent_extension: str) -
     call.save(update_fields=["agent", "agent_extension"])
     _trail(call, CallEventKind.TRANSFERRED, data={"from": previous})
     _state_changed(call, "transferred", extra_groups=old_groups)
+    if agent is not None:
+        _fill_draft_on_commit(call)
     logger.info("call %s transferred to extension %s", call.call_uuid, agent_extension or "-")
     return call
 

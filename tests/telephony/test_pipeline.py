@@ -9,10 +9,11 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from telephony import services, speech
+from telephony import drafting, services, speech
 from telephony.models import Call, CallStatus, TranscriptStatus
 from telephony.pipeline import CallPipeline
 from telephony.recording import WavRecorder
+from ticketing.models import Ticket
 
 CLIP = Path(__file__).resolve().parents[3] / "shared" / "audio" / "ko" / "ko_picovoice_rhino_within_context.wav"
 pytestmark = pytest.mark.skipif(not CLIP.exists(), reason=f"Korean test clip not found at {CLIP}")
@@ -110,3 +111,88 @@ async def test_frames_are_decoded_in_chunks_and_the_tail_is_not_lost(org, media,
     assert counting.fed == [3200, 3200, 960] and counting.finished
     segments = await sync_to_async(list)(call.segments.values_list("text", "end_ms"))
     assert segments == [("끝", 460)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the ticket draft and emergency alerts, filled from the live transcript
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_after_a_call_its_session_transcript_and_ticket_draft_are_there(org, media):
+    pcm = telephone_pcm(CLIP)
+    call = await start_call(org, "pipeline-draft", live=True)
+    await stream(call, pcm)
+    call = await sync_to_async(Call.objects.select_related("ticket", "ticket__created_by").get)(pk=call.pk)
+    assert call.status == CallStatus.ENDED and call.transcript_status == TranscriptStatus.DONE
+    texts = await sync_to_async(list)(call.segments.order_by("index").values_list("text", flat=True))
+    assert "파란색" in speech.compact(" ".join(texts))
+    ticket = call.ticket
+    assert ticket is not None
+    assert ticket.status == "draft" and ticket.channel == "phone" and ticket.hotline_line == "8890"
+    assert ticket.created_by == org.agent and ticket.caller_phone == "13900001111"
+    assert ticket.content == "\n".join(texts)
+    assert "파란색" in speech.compact(ticket.content)
+    assert call.draft_fields["segments"] == len(texts)
+    assert await sync_to_async(Ticket.objects.count)() == 1
+    await sync_to_async(connections.close_all)()
+
+
+class ScriptedTranscriber:
+    """Stands in for the recognizer with Mandarin words said over a few chunks: partials that grow, then a
+    final segment, as Vosk gives them."""
+
+    def __init__(self, words: list[str]) -> None:
+        self.words = words
+        self.fed = 0
+
+    def feed(self, pcm: bytes) -> list[speech.Partial | speech.Segment]:
+        self.fed += 1
+        return [speech.Partial(" ".join(self.words[: self.fed]), audio_ms=self.fed * 200)]
+
+    def finish(self) -> list[speech.Segment]:
+        return [speech.Segment(index=0, text=" ".join(self.words), start_ms=0, end_ms=self.fed * 200, words=())]
+
+
+async def scripted_call(org, media, call_uuid: str, words: list[str]) -> Call:  # type: ignore[no-untyped-def]
+    call = await start_call(org, call_uuid, live=True)
+    pipeline = CallPipeline(call, model=None)
+    pipeline.recorder = WavRecorder(services.recording_path(call), sample_rate=call.sample_rate)
+    pipeline.transcriber = ScriptedTranscriber(words)  # type: ignore[assignment]
+    for _ in range(len(words)):
+        await pipeline.audio(bytes(3200))  # one 200 ms chunk per word
+    await pipeline.close(reason="hangup")
+    return await sync_to_async(Call.objects.select_related("ticket").get)(pk=call.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_emergency_words_raise_one_alert_while_the_caller_speaks(org, media, monkeypatch):
+    sent: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(
+        "hotline.realtime.broadcast.send_now", lambda event, groups: sent.append((event.type, list(groups)))
+    )
+    words = ["快", "来", "人", "楼下", "着火", "了", "冒", "黑烟", "有人", "受伤"]
+    call = await scripted_call(org, media, "pipeline-fire", words)
+    alerts = await sync_to_async(list)(call.events.filter(kind="alert").values_list("data", flat=True))
+    assert alerts == [{"kind": "emergency", "words": ["着火"]}, {"kind": "emergency", "words": ["受伤"]}]
+    order = [kind for kind, _groups in sent if kind in ("call.alert", "transcript.final")]
+    # Both alerts came from partials, before the caller's words were final.
+    assert order == ["call.alert", "call.alert", "transcript.final"]
+    assert all(f"agent.{org.agent.id}" in groups for kind, groups in sent if kind == "call.alert")
+    assert call.ticket is not None and call.ticket.urgency == "critical" and call.ticket.appeal_type == "help"
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_failing_draft_or_alert_never_breaks_the_call_or_its_transcript(org, media, monkeypatch, caplog):
+    def broken(**kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("database is on fire")
+
+    monkeypatch.setattr(drafting, "call_draft_fill", broken)
+    monkeypatch.setattr(drafting, "call_emergency_check", broken)
+    call = await scripted_call(org, media, "pipeline-broken-hooks", ["楼下", "着火", "了"])
+    assert call.status == CallStatus.ENDED and call.end_reason == "hangup"
+    assert call.transcript_status == TranscriptStatus.DONE
+    assert await sync_to_async(list)(call.segments.values_list("text", flat=True)) == ["楼下 着火 了"]
+    assert call.ticket is None
+    assert "ticket draft not filled" in caplog.text and "emergency check failed" in caplog.text
+    await sync_to_async(connections.close_all)()

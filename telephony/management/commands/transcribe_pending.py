@@ -3,7 +3,9 @@
 Run it after a restart (and from cron): calls whose process died are still "active" with a recording on
 disk; they are ended with reason "recovered", their WAV header is repaired from the data on disk, and
 their audio is transcribed like any other ended call. Segments are stored by index, so running it again
-(or after a live transcriber stored some segments) adds nothing twice.
+(or after a live transcriber stored some segments) adds nothing twice. Each transcribed call then gets its
+ticket draft filled: a draft made while the call was live is updated (what the agent typed is kept), not
+made again.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from hotline import clock
-from telephony import recording, selectors, services, speech
+from telephony import drafting, recording, selectors, services, speech
 from telephony.models import Call, CallStatus, TranscriptStatus
+from ticketing.models import Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class Outcome:
     seconds: float = 0.0
     segments: int = 0
     detail: str = ""
+    draft: str = ""  # the number of the call's ticket draft, once filled
 
 
 def _read_recording(path: Path) -> tuple[bytes, int]:
@@ -83,6 +87,15 @@ def _transcribe(call: Call, model: Any) -> Outcome:
     return Outcome(call.call_uuid, "done", seconds=seconds, segments=len(segments))
 
 
+def _fill_draft(call: Call) -> Ticket | None:
+    try:
+        return drafting.call_draft_fill(call_id=call.id)
+    except Exception:
+        # The transcript is stored; the draft is filled again on the next segment or CTI event of this call.
+        logger.exception("transcribe_pending: call %s: ticket draft not filled", call.call_uuid)
+        return None
+
+
 class Command(BaseCommand):
     help = "Transcribe recorded calls without a final transcript (and recover calls of a process that died)."
 
@@ -104,7 +117,13 @@ class Command(BaseCommand):
                     services.call_transcript_status_set(call_id=call.id, status=TranscriptStatus.PENDING)
                 outcomes.append(Outcome(call.call_uuid, "no_model", detail=f"no speech model for {call.hotline_line}"))
                 continue
-            outcomes.append(_transcribe(call, model))
+            outcome = _transcribe(call, model)
+            if outcome.result == "done":
+                ticket = _fill_draft(call)
+                if ticket is not None:
+                    outcome.draft = ticket.number
+                    outcome.detail = f"draft {ticket.number}"
+            outcomes.append(outcome)
 
         self._table(outcomes)
         if any(outcome.result == "no_model" for outcome in outcomes):
@@ -116,6 +135,7 @@ class Command(BaseCommand):
             "failed": sum(outcome.result == "failed" for outcome in outcomes),
             "no_model": sum(outcome.result == "no_model" for outcome in outcomes),
             "segments": sum(outcome.segments for outcome in outcomes),
+            "drafts": sum(bool(outcome.draft) for outcome in outcomes),
         }
         self.stdout.write(json.dumps(counts))
 

@@ -31,6 +31,11 @@ def call_agent(*, user_id: int) -> User | None:
     return user if user is not None and may_drive_calls(user) else None
 
 
+def call_agent_id_by_username(*, username: str) -> int | None:
+    """The id of the user a door's configuration names (`SIP_AGENT`), or None; `call_agent` then checks it."""
+    return User.objects.filter(username=username).values_list("id", flat=True).first()
+
+
 def call_by_uuid(*, call_uuid: str) -> Call:
     """The call a door or the PBX names by its own id; raises Call.DoesNotExist."""
     return Call.objects.select_related("agent").get(call_uuid=call_uuid)

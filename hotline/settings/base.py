@@ -201,5 +201,67 @@ ASR_CHUNK_MS = int(os.environ.get("ASR_CHUNK_MS", "200"))
 # Spoken prompts are rendered once per text and voice and kept here.
 PROMPT_CACHE_DIR = Path(os.environ.get("HOTLINE_PROMPT_CACHE_DIR", BASE_DIR / "var" / "prompts"))
 
+# The SIP door (`manage.py run_sip`): where its user agent listens (UDP, HOST:PORT), the agent (username) who
+# takes its calls (empty: none), how long a call may go without RTP before it is ended, the RTP port range,
+# and how many calls it takes at once (more are answered 486 Busy Here).
+SIP_LISTEN = os.environ.get("SIP_LISTEN", "127.0.0.1:5060")
+SIP_AGENT = os.environ.get("SIP_AGENT", "")
+SIP_RTP_IDLE_SECONDS = float(os.environ.get("SIP_RTP_IDLE_SECONDS", "10"))
+SIP_RTP_PORTS = (10000, 20000)
+SIP_MAX_CALLS = int(os.environ.get("SIP_MAX_CALLS", "60"))
+
 # Idempotency keys are kept this long; a retry after that is a new request.
 HOTLINE_IDEMPOTENCY_TTL_HOURS = 24
+
+# Search. The backend is the database's own full text (SQLite FTS5 / PostgreSQL tsvector over jieba-segmented
+# words) unless ELASTICSEARCH_URL is set; SEARCH_BACKEND ("database" or "elasticsearch") overrides the choice.
+ELASTICSEARCH_URL = os.environ.get("ELASTICSEARCH_URL", "")
+SEARCH_BACKEND = os.environ.get("SEARCH_BACKEND", "")
+# Elasticsearch: aliases are "<prefix>-article" and "<prefix>-ticket"; the analyzer is built in ("cjk") or a
+# plugin's ("smartcn"; IK: "ik_max_word" to index with "ik_smart" as the search analyzer); timeouts in seconds.
+SEARCH_ES_INDEX_PREFIX = os.environ.get("SEARCH_ES_INDEX_PREFIX", "hotline")
+SEARCH_ES_ANALYZER = os.environ.get("SEARCH_ES_ANALYZER", "cjk")
+SEARCH_ES_SEARCH_ANALYZER = os.environ.get("SEARCH_ES_SEARCH_ANALYZER", "")
+SEARCH_ES_REPLICAS = int(os.environ.get("SEARCH_ES_REPLICAS", "1"))
+SEARCH_ES_TIMEOUT_SECONDS = float(os.environ.get("SEARCH_ES_TIMEOUT_SECONDS", "5"))
+SEARCH_ES_BULK_TIMEOUT_SECONDS = float(os.environ.get("SEARCH_ES_BULK_TIMEOUT_SECONDS", "60"))
+# Ranking: a title match counts this many times a match in the text.
+SEARCH_TITLE_WEIGHT = 3
+# Words beyond this in one query are ignored (a whole ticket used to find similar ones).
+SEARCH_MAX_QUERY_WORDS = 32
+SEARCH_SNIPPET_CHARS = 120
+# Hotline words jieba should keep whole, and sets of words that mean the same; both also shape the database
+# index, so rebuild it (manage.py search_reindex) after changing them.
+SEARCH_WORDS: list[str] = ["12345热线", "8890热线", "接诉即办", "未诉先办", "一网通办", "跨省通办", "不动产登记"]
+SEARCH_SYNONYMS: list[list[str]] = [
+    ["社保卡", "社会保障卡"],
+    ["社保", "社会保险"],
+    ["医保", "医疗保险"],
+    ["公积金", "住房公积金"],
+    ["身份证", "居民身份证"],
+    ["户口", "户籍"],
+    ["低保", "最低生活保障"],
+    ["驾照", "驾驶证"],
+    ["房产证", "不动产权证书", "不动产证"],
+    ["养老金", "退休金"],
+    ["失业金", "失业保险金"],
+    ["出生证", "出生医学证明"],
+    ["噪音", "噪声"],
+    ["供暖", "暖气", "采暖"],
+    ["燃气", "天然气", "煤气"],
+    ["公交", "公交车", "公共汽车"],
+    ["欠薪", "拖欠工资", "讨薪"],
+    ["城管", "城市管理"],
+]
+# Index updates that failed are retried with a backoff doubling up to this; after a failure the write path
+# stops trying for this long too (the queue keeps everything), so a dead Elasticsearch does not slow writes.
+SEARCH_RETRY_MAX_SECONDS = 300
+SEARCH_UNAVAILABLE_PAUSE_SECONDS = 30
+# Ticket events written up to this long before the newest one read are looked at again (ids are taken at
+# insert, so a slower transaction can commit a smaller id later).
+SEARCH_TICKET_GRACE_SECONDS = 60
+# Processes that segment text during a rebuild (0: one per core).
+SEARCH_INDEX_WORKERS = int(os.environ.get("SEARCH_INDEX_WORKERS", "0"))
+# The Elasticsearch clients (elastic_transport: 8.x, elasticsearch: 7.x) log every request at INFO.
+for _client_logger in ("elastic_transport", "elasticsearch"):
+    LOGGING["loggers"][_client_logger] = {"level": "WARNING"}  # type: ignore[index]

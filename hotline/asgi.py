@@ -19,3 +19,11 @@ from hotline.ws_urls import websocket_urlpatterns  # noqa: E402
 websocket_application = AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
 
 application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application})
+
+# The WebSocket audio door runs in this process: load and warm the speech models now, not on the first call.
+from django.conf import settings  # noqa: E402
+
+if settings.ASR_WARM_AT_START:
+    from telephony.speech import warm_in_background
+
+    warm_in_background()

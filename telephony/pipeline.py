@@ -7,20 +7,22 @@ chunks of `ASR_CHUNK_MS` for the recognizer. Decoding runs on the transcription 
 the GIL), one chunk at a time per call so segments keep their order; database writes go through the call
 services on Django's sync thread.
 
-After each final segment the ticket draft is filled (`drafting.call_draft_fill`) in a background task of the
-call, so the audio path never waits for it: segments that arrive while a fill runs are taken by one more fill
-after it. Partial and final text is checked for emergency words (`drafting.call_emergency_check`). A failure
-in either is logged and never breaks the call or its transcript.
+After each final segment the ticket draft is filled (`drafting.call_draft_fill`) and the knowledge base's
+best answers are suggested to the agent (`assist.call_assist`), in a background task of the call, so the
+audio path never waits for them: segments that arrive meanwhile are taken by one more round after it.
+Partial and final text is checked for emergency words (`drafting.call_emergency_check`). A failure in any
+of these is logged and never breaks the call or its transcript.
 """
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from . import drafting, extraction, services, speech
+from . import assist, drafting, extraction, services, speech
 from .models import Call, TranscriptStatus
 from .recording import WavRecorder
 
@@ -41,7 +43,13 @@ class CallPipeline:
         # to the database (the service itself dedupes from the call's trail).
         self._alerted: set[str] = set()
         self._fill_task: asyncio.Task[None] | None = None
+        self._suggested: tuple[int, ...] = ()
         self._fill_wanted = False
+        # Chunks waiting for the recognizer: the door's read loop only writes to disk and queues, so a busy
+        # recognizer never holds back the recording; the transcript may lag, the audio never does.
+        self._chunks: asyncio.Queue[bytes] = asyncio.Queue()
+        self._decoder: asyncio.Task[None] | None = None
+        self.live_failed = False
         chunk_ms = max(int(getattr(settings, "ASR_CHUNK_MS", 200)), 20)
         self._chunk_bytes = call.sample_rate * speech.SAMPLE_WIDTH * chunk_ms // 1000
 
@@ -70,12 +78,29 @@ class CallPipeline:
         self._pending += pcm
         if len(self._pending) < self._chunk_bytes:
             return
-        chunk = bytes(self._pending)
+        self._chunks.put_nowait(bytes(self._pending))
         self._pending.clear()
-        results = await asyncio.get_running_loop().run_in_executor(
-            speech.transcription_pool(), self.transcriber.feed, chunk
-        )
-        await self._publish(results)
+        if self._decoder is None:
+            self._decoder = asyncio.create_task(self._decode())
+
+    async def _decode(self) -> None:
+        """Feed queued chunks to the recognizer one at a time, in order, and publish what it hears."""
+        assert self.transcriber is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            chunk = await self._chunks.get()
+            try:
+                results = await loop.run_in_executor(speech.transcription_pool(), self.transcriber.feed, chunk)
+                await self._publish(results)
+            except Exception:
+                logger.exception("call %s: a chunk could not be transcribed live", self.call.call_uuid)
+                self.live_failed = True
+            finally:
+                self._chunks.task_done()
+
+    async def drain(self) -> None:
+        """Wait until every queued chunk has been decoded and published."""
+        await self._chunks.join()
 
     async def _publish(self, results: list[speech.Partial | speech.Segment]) -> None:
         for result in results:
@@ -90,7 +115,9 @@ class CallPipeline:
                 await self._check_emergency(result.text)
                 self._schedule_fill()
             else:
-                await sync_to_async(services.call_partial)(call=self.call, text=result.text, audio_ms=result.audio_ms)
+                await sync_to_async(services.call_partial)(
+                    call_id=self.call.id, text=result.text, audio_ms=result.audio_ms
+                )
                 await self._check_emergency(result.text)
 
     async def _check_emergency(self, text: str) -> None:
@@ -118,6 +145,10 @@ class CallPipeline:
                 await sync_to_async(drafting.call_draft_fill)(call_id=self.call.id)
             except Exception:
                 logger.exception("call %s: ticket draft not filled", self.call.call_uuid)
+            try:
+                self._suggested = await sync_to_async(assist.call_assist)(call_id=self.call.id, shown=self._suggested)
+            except Exception:
+                logger.exception("call %s: answer suggestions failed", self.call.call_uuid)
 
     async def close(self, *, reason: str) -> None:
         """End the call: last words transcribed, the file closed, the session ended. Safe to call twice."""
@@ -125,6 +156,13 @@ class CallPipeline:
             return
         self.closed = True
         try:
+            if self._decoder is not None:
+                await self.drain()
+                self._decoder.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._decoder
+            if self.live_failed:
+                raise RuntimeError("part of the audio was not transcribed live")
             if self.transcriber is not None:
                 transcriber, rest = self.transcriber, bytes(self._pending)
                 self._pending.clear()

@@ -15,6 +15,7 @@ from hotline.errors import ApplicationError, Conflict, NotFound
 from hotline.realtime import events as rt
 from hotline.realtime import groups
 from hotline.realtime.broadcast import broadcast_on_commit
+from knowledge_base.selectors import ArticleSuggestion
 from ticketing.masking import mask_phone
 from ticketing.models import User
 
@@ -295,8 +296,27 @@ def call_end(*, call_id: int, reason: str) -> Call:
     return call
 
 
-def call_partial(*, call: Call, text: str, audio_ms: int) -> None:
-    """What the caller is saying now; shown on the agent's screen, not stored."""
+def call_suggestions_push(*, call: Call, suggestions: "list[ArticleSuggestion]") -> None:
+    """The knowledge base's best answers for the call so far, to the agent's screen (not stored)."""
+    if call.agent_id is None:
+        return
+    event = rt.KnowledgeSuggestion(
+        call_id=call.call_uuid,
+        ticket_id=call.ticket_id,
+        articles=[
+            rt.Suggestion(id=s.article_id, title=s.title, score=round(s.score, 4), reason=s.kind, snippet=s.snippet)
+            for s in suggestions
+        ],
+    )
+    broadcast_on_commit(event, groups.agent(call.agent_id))
+
+
+def call_partial(*, call_id: int, text: str, audio_ms: int) -> None:
+    """What the caller is saying now; shown on the agent's screen, not stored. The agent is read each time:
+    ringing or a transfer may have given the call to someone since it started."""
+    call = Call.objects.only("id", "call_uuid", "agent_id").filter(pk=call_id).first()
+    if call is None:
+        return
     broadcast_on_commit(rt.TranscriptPartial(call_id=call.call_uuid, text=text, audio_ms=audio_ms), *_call_groups(call))
 
 

@@ -176,7 +176,11 @@ _idle_lock = threading.Lock()
 
 
 def _idle_limit() -> int:
-    return int(getattr(settings, "ASR_WORKERS", None) or os.cpu_count() or 1)
+    """How many warmed recognizers are kept per model and rate (`ASR_IDLE_RECOGNIZERS`). More than the worker
+    count: a burst of calls beyond it would otherwise decode on new recognizers, which cost two to three times
+    the CPU for their first half-minute of audio (the look-ahead graph is filled per recognizer)."""
+    configured = getattr(settings, "ASR_IDLE_RECOGNIZERS", None)
+    return int(configured) if configured else 2 * int(getattr(settings, "ASR_WORKERS", None) or os.cpu_count() or 1) + 4
 
 
 def _park(recognizer: _Recognizer) -> None:
@@ -207,6 +211,37 @@ def warm(model: Any, *, sample_rate: int = TELEPHONE_RATE) -> float:
     recognizer.kaldi.FinalResult()
     _park(recognizer)
     return time.perf_counter() - started
+
+
+def warm_lines(lines: list[str] | None = None) -> dict[str, float]:
+    """Load and warm the model of each hotline line (one warm per distinct model); returns seconds per line.
+    A line without a usable model is skipped: its calls are recorded and transcribed later."""
+    warmed: dict[int, float] = {}
+    took: dict[str, float] = {}
+    for line in lines if lines is not None else list(settings.HOTLINE_LINES):
+        model = usable_model(line=line)
+        if model is None:
+            continue
+        if id(model) not in warmed:
+            warmed[id(model)] = warm(model)
+        took[line] = warmed[id(model)]
+    return took
+
+
+def warm_in_background() -> threading.Thread:
+    """Warm every line's model on a daemon thread, so the web process's first call does not pay the model
+    load (seconds) and the first decode; the process serves requests meanwhile."""
+
+    def run() -> None:
+        try:
+            for line, seconds in warm_lines().items():
+                logger.info("speech: model for line %s warmed in %.2f s", line, seconds)
+        except Exception:
+            logger.exception("speech: warming the models failed; the first calls load them instead")
+
+    thread = threading.Thread(target=run, name="asr-warm", daemon=True)
+    thread.start()
+    return thread
 
 
 class StreamingTranscriber:

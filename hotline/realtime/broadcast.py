@@ -21,6 +21,19 @@ logger = logging.getLogger(__name__)
 MESSAGE_TYPE = "realtime.event"
 
 
+def reaches_other_processes() -> bool:
+    """Whether events sent here reach screens served by another process (Redis), or only this one (the
+    in-memory layer of the embedded defaults): a door running as its own command needs the former."""
+    backend = str(settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", ""))
+    return bool(backend) and "InMemory" not in backend
+
+
+PROCESS_LOCAL_WARNING = (
+    "warning: the channel layer is in-memory (REDIS_URL is not set), so call and transcript events from this "
+    "process reach no screen served by the web process; set REDIS_URL to run the doors as their own processes"
+)
+
+
 async def _send_to_groups(layer: BaseChannelLayer, event: BaseModel, groups: list[str]) -> None:
     message = {"type": MESSAGE_TYPE, "event": event.model_dump(mode="json")}
     # Bounded, so an unreachable Redis delays the response by seconds at most, never hangs it.

@@ -159,6 +159,8 @@ class Suggestion(BaseModel):
     title: str
     score: float
     reason: str
+    # The passage that matched, HTML-escaped with the matched words in <mark>…</mark>.
+    snippet: str = ""
 
 
 class RoutingSuggestion(RealtimeEvent):

@@ -197,6 +197,10 @@ ASR_WORKERS = int(os.environ.get("ASR_WORKERS", "0")) or os.cpu_count() or 1
 # Call audio is decoded in chunks of this many milliseconds: 20 ms frames one by one would pay Vosk's per-call
 # overhead fifty times a second; 200 ms still gives the agent five partial results a second.
 ASR_CHUNK_MS = int(os.environ.get("ASR_CHUNK_MS", "200"))
+# Warmed recognizers kept for reuse per model (0: twice the workers plus four), and whether the web process
+# loads and warms the models when it starts (off in tests, which load them when they need them).
+ASR_IDLE_RECOGNIZERS = int(os.environ.get("ASR_IDLE_RECOGNIZERS", "0"))
+ASR_WARM_AT_START = os.environ.get("ASR_WARM_AT_START", "1") == "1"
 
 # Spoken prompts are rendered once per text and voice and kept here.
 PROMPT_CACHE_DIR = Path(os.environ.get("HOTLINE_PROMPT_CACHE_DIR", BASE_DIR / "var" / "prompts"))
@@ -265,3 +269,9 @@ SEARCH_INDEX_WORKERS = int(os.environ.get("SEARCH_INDEX_WORKERS", "0"))
 # The Elasticsearch clients (elastic_transport: 8.x, elasticsearch: 7.x) log every request at INFO.
 for _client_logger in ("elastic_transport", "elasticsearch"):
     LOGGING["loggers"][_client_logger] = {"level": "WARNING"}  # type: ignore[index]
+# Database search on a large index: words in at least this share of documents only rank candidates the rarer
+# words picked (below SEARCH_COMMON_WORD_MIN_DOCUMENTS documents every word takes part); the share is
+# estimated from a sample taken again every SEARCH_WORD_STATS_SECONDS.
+SEARCH_COMMON_WORD_SHARE = 0.05
+SEARCH_COMMON_WORD_MIN_DOCUMENTS = 2000
+SEARCH_WORD_STATS_SECONDS = 600

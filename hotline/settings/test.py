@@ -5,3 +5,6 @@ from .base import *  # noqa: F403
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECRET_KEY = "test-secret-key"  # noqa: S105
+
+# Tests load the speech model when they need it, not in a background thread at import of the ASGI app.
+ASR_WARM_AT_START = False

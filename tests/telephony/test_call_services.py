@@ -33,7 +33,7 @@ def test_a_call_from_start_to_end_reaches_the_agent_screen(org, sent, django_cap
     with django_capture_on_commit_callbacks(execute=True):
         call = start(org)
         services.call_answer(call_id=call.id)
-        services.call_partial(call=call, text="我要投诉", audio_ms=1200)
+        services.call_partial(call_id=call.id, text="我要投诉", audio_ms=1200)
         services.call_segment_add(call_id=call.id, index=0, text="我要投诉小区噪音", start_ms=200, end_ms=2400)
         services.call_segment_add(call_id=call.id, index=0, text="重复的片段", start_ms=200, end_ms=2400)
         services.call_dtmf_add(call_id=call.id, digit="1", at_ms=3000)
@@ -87,3 +87,23 @@ def test_an_alert_reaches_the_agent_screen_and_stays_in_the_trail(org, sent, dja
     assert alert.type == "call.alert" and alert.words == ["着火"] and f"agent.{org.agent.id}" in groups
     trail = list(call.events.values_list("kind", "data"))
     assert trail[1:] == [("alert", {"kind": "emergency", "words": ["着火"]}), ("prompt", {"prompt": "greeting"})]
+
+
+def test_partials_follow_the_call_to_the_agent_who_has_it_now(org, sent, django_capture_on_commit_callbacks):
+    call = start(org)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.call_answer(call_id=call.id)
+        services.call_transfer(call_id=call.id, agent_id=org.other_agent.id, agent_extension="8002")
+        services.call_partial(call_id=call.id, text="我要投诉", audio_ms=900)
+    partial, groups = sent[-1]
+    assert partial.type == "transcript.partial"
+    assert f"agent.{org.other_agent.id}" in groups and f"agent.{org.agent.id}" not in groups
+
+
+def test_the_recognizers_kept_for_reuse_outnumber_the_workers(settings):
+    from telephony import speech
+
+    settings.ASR_WORKERS, settings.ASR_IDLE_RECOGNIZERS = 2, 0
+    assert speech._idle_limit() == 8
+    settings.ASR_IDLE_RECOGNIZERS = 3
+    assert speech._idle_limit() == 3

@@ -106,6 +106,7 @@ async def test_frames_are_decoded_in_chunks_and_the_tail_is_not_lost(org, media,
     pipeline.transcriber = counting  # type: ignore[assignment]
     for _ in range(23):  # 460 ms of 20 ms frames: two whole 200 ms chunks and a 60 ms tail
         await pipeline.audio(bytes(320))
+    await pipeline.drain()
     assert counting.fed == [3200, 3200]
     await pipeline.close(reason="hangup")
     assert counting.fed == [3200, 3200, 960] and counting.finished

@@ -261,3 +261,25 @@ def test_mandarin_clip_shares_characters_with_reference(clip, reference):
     # Accuracy varies (robotic TTS, small model): require that most reference characters are heard.
     shared = sum(1 for char in set(reference) if char in text)
     assert shared >= len(set(reference)) // 2, text
+
+
+def test_every_line_is_warmed_once_per_model_and_in_the_background(ko_model, settings):
+    settings.VOSK_MODEL_PATH = ""
+    settings.VOSK_MODELS_BY_LINE = {}
+    took = speech.warm_lines(["12345", "8890"])
+    assert set(took) == {"12345", "8890"} and took["12345"] == took["8890"] > 0
+    settings.VOSK_MODEL_PATH = "/nonexistent/model"
+    assert speech.warm_lines(["12345"]) == {}  # no usable model: nothing to warm, nothing raised
+    settings.VOSK_MODEL_PATH = ""
+    thread = speech.warm_in_background()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+
+
+def test_doors_in_their_own_process_are_warned_without_a_shared_channel_layer(settings):
+    from hotline.realtime import broadcast
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    assert not broadcast.reaches_other_processes()
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"}}
+    assert broadcast.reaches_other_processes()

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from hotline.realtime import broadcast
 from telephony import speech
 from telephony.audiosocket_server import AudioSocketServer, audiosocket_line
 
@@ -21,6 +22,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-greeting", action="store_true", help="do not play the greeting prompt")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not broadcast.reaches_other_processes():
+            self.stderr.write(broadcast.PROCESS_LOCAL_WARNING)
         line = audiosocket_line()
         model = speech.usable_model(line=line)
         if model is None:

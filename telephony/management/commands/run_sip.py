@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from hotline.errors import ApplicationError
+from hotline.realtime import broadcast
 from telephony import services, speech
 from telephony.sip.server import SipServer, agent_user_id, listen_setting, parse_listen
 
@@ -23,6 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-greeting", action="store_true", help="do not play the greeting prompt")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not broadcast.reaches_other_processes():
+            self.stderr.write(broadcast.PROCESS_LOCAL_WARNING)
         try:
             host, port = parse_listen(options["listen"]) if options["listen"] else listen_setting()
         except ValueError as exc:

@@ -36,17 +36,26 @@ def call_agent_id_by_username(*, username: str) -> int | None:
     return User.objects.filter(username=username).values_list("id", flat=True).first()
 
 
+def call_detail(*, call_id: int) -> Call | None:
+    """A call with its trail and transcript, for the agent screen (hotline centre staff see every call)."""
+    return Call.objects.select_related("agent").prefetch_related("events", "segments").filter(pk=call_id).first()
+
+
 def call_by_uuid(*, call_uuid: str) -> Call:
     """The call a door or the PBX names by its own id; raises Call.DoesNotExist."""
     return Call.objects.select_related("agent").get(call_uuid=call_uuid)
 
 
-def caller_previous_tickets(*, user: User, phone: str, limit: int = PREVIOUS_TICKETS_LIMIT) -> QuerySet[Ticket]:
+def caller_previous_tickets(
+    *, user: User, phone: str, limit: int = PREVIOUS_TICKETS_LIMIT, exclude_ticket_id: int | None = None
+) -> QuerySet[Ticket]:
     """The caller's earlier tickets that `user` may see, newest first: what the agent screen shows at ringing."""
     phone = phone.strip()
     if not phone:
         return Ticket.objects.none()
     visible = ticket_selectors.ticket_visible_to(user=user).filter(caller_phone=phone)
+    if exclude_ticket_id is not None:
+        visible = visible.exclude(pk=exclude_ticket_id)
     return visible.order_by("-created_at", "-id")[:limit]
 
 

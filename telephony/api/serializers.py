@@ -6,7 +6,7 @@ from hotline.api.serializers import StrictSerializer
 from ticketing.masking import mask_phone
 from ticketing.models import Ticket
 
-from ..models import Call
+from ..models import Call, CallEvent, TranscriptSegment
 
 
 class CtiEvent:
@@ -90,3 +90,37 @@ class CallPromptInput(StrictSerializer):
 class CallPromptResultSerializer(serializers.Serializer):
     prompt = serializers.CharField()
     queued = serializers.BooleanField()
+
+
+class CallEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CallEvent
+        fields = ["kind", "occurred_at", "agent", "agent_extension", "data"]
+        read_only_fields = fields
+
+
+class SegmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TranscriptSegment
+        fields = ["index", "text", "start_ms", "end_ms"]
+        read_only_fields = fields
+
+
+class CallDetailSerializer(CallSerializer):
+    """The agent screen's view of one call: the session, its trail, the transcript so far, the linked ticket
+    (when the user may see it) and the caller's earlier tickets (masked)."""
+
+    ticket = serializers.SerializerMethodField()
+    events = CallEventSerializer(many=True, read_only=True)
+    segments = SegmentSerializer(many=True, read_only=True)
+    previous_tickets = serializers.SerializerMethodField()
+
+    class Meta(CallSerializer.Meta):
+        fields = [*CallSerializer.Meta.fields, "ticket", "events", "segments", "previous_tickets"]
+        read_only_fields = fields
+
+    def get_ticket(self, call: Call) -> int | None:
+        return call.ticket_id if self.context.get("ticket_visible") else None
+
+    def get_previous_tickets(self, call: Call) -> list[dict[str, Any]]:
+        return list(PreviousTicketSerializer(self.context.get("previous_tickets", []), many=True).data)

@@ -103,3 +103,21 @@ class CallPromptView(APIView):
         }[name]()
         async_to_sync(voice.say_to_call)(call.id, voice.Prompt(name, text))
         return Response({"prompt": name, "queued": True}, status=status.HTTP_202_ACCEPTED)
+
+
+class CallDetailView(APIView):
+    """一次通话：会话信息、事件轨迹、转写内容、关联工单与来电人的历史工单（号码脱敏）。"""
+
+    @extend_schema(responses={200: s.CallDetailSerializer}, summary="查看通话")
+    def get(self, request: Request, call_id: int) -> Response:
+        actor = _actor(request)
+        call = selectors.call_detail(call_id=call_id)
+        if call is None:
+            raise NotFound("通话不存在。")
+        context = {
+            "ticket_visible": selectors.call_ticket_visible(call=call, user=actor),
+            "previous_tickets": selectors.caller_previous_tickets(
+                user=actor, phone=call.caller_number, exclude_ticket_id=call.ticket_id
+            ),
+        }
+        return Response(s.CallDetailSerializer(call, context=context).data)

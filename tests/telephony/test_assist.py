@@ -57,7 +57,7 @@ def call_with(org, texts: list[str], agent=None):  # type: ignore[no-untyped-def
 def test_the_agent_is_offered_the_answer_for_what_the_caller_said(
     org, articles, sent, django_capture_on_commit_callbacks
 ):
-    card, heating = articles
+    card, _heating = articles
     call = call_with(org, ["你好", "我 的 社保卡 丢 了 想 补办"])
     sent.clear()
     with django_capture_on_commit_callbacks(execute=True):

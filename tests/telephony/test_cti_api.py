@@ -230,3 +230,33 @@ def test_department_staff_may_not_drive_calls(org):
     response = token_client(org.handler).post(URL, event("ringing"), format="json")
     assert response.status_code == 403 and response.data["code"] == "not_permitted"
     assert not Call.objects.exists()
+
+
+def test_the_agent_screen_reads_a_call_with_its_trail_transcript_and_the_callers_history(org):
+    earlier = make_ticket(org, caller_phone=PHONE, title="路灯不亮")
+    draft = make_ticket(org, Status.DRAFT, caller_phone=PHONE, title="本次通话")
+    call = services.call_start(
+        call_uuid="seen-1",
+        door=Door.WEBSOCKET,
+        hotline_line="12345",
+        caller_number=PHONE,
+        agent=org.agent,
+        live_transcript=True,
+    )
+    services.call_segment_add(call_id=call.id, index=0, text="路灯 又 坏 了", start_ms=100, end_ms=1500)
+    Call.objects.filter(pk=call.pk).update(ticket=draft)
+
+    response = token_client(org.agent).get(f"/api/v1/calls/{call.id}/")
+    assert response.status_code == 200, response.data
+    body = response.data
+    assert body["call_id"] == "seen-1" and body["caller_masked"] == "139****5678" and body["ticket"] == draft.id
+    assert [e["kind"] for e in body["events"]] == ["ringing"]
+    assert [s["text"] for s in body["segments"]] == ["路灯 又 坏 了"]
+    assert [t["number"] for t in body["previous_tickets"]] == [earlier.number]  # not the call's own draft
+    assert PHONE not in str(response.content, "utf-8")
+
+    # Another agent sees the call but not someone else's draft.
+    other = token_client(org.other_agent).get(f"/api/v1/calls/{call.id}/")
+    assert other.data["ticket"] is None
+    assert token_client(org.handler).get(f"/api/v1/calls/{call.id}/").status_code == 403
+    assert token_client(org.agent).get("/api/v1/calls/999999/").status_code == 404

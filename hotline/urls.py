@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -13,6 +14,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("ticketing.api.urls")),
     path("api/v1/", include("telephony.api.urls")),
+    path("api/v1/", include("knowledge_base.api.urls")),
+    path("kb/", include("knowledge_base.urls")),
+    path("accounts/login/", auth_views.LoginView.as_view(next_page="home"), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="home"), name="logout"),
     path("api/v1/auth/token/", obtain_auth_token, name="api-token"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

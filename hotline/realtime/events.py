@@ -164,10 +164,37 @@ class Suggestion(BaseModel):
 
 
 class RoutingSuggestion(RealtimeEvent):
+    """Departments for a request (best first, `score` the confidence in [0, 1], `reason` why). The fields
+    after `departments` were added with the routing app and have defaults, so older senders stay valid:
+    `outcome` is what routing did or would do (auto_dispatched, preselected, manual, emergency,
+    legal_route), `external_target` the emergency number or legal route, `script` what to tell the caller,
+    `rules` the names of the rules that fired, `duplicates` open tickets this one may repeat (`id` a ticket)."""
+
     type: Literal["routing.suggestion"] = "routing.suggestion"
     call_id: str | None
     ticket_id: int | None
     departments: list[Suggestion]
+    outcome: str = ""
+    external_target: str = ""
+    script: str = ""
+    rules: list[str] = []
+    duplicates: list[Suggestion] = []
+
+
+class ProactiveAlertRaised(RealtimeEvent):
+    """未诉先办: `count` tickets about one place and category within `window_days` days, to the supervisors."""
+
+    type: Literal["routing.proactive_alert"] = "routing.proactive_alert"
+    alert_id: int
+    region_id: int
+    region_name: str
+    category_id: int
+    category_name: str
+    ticket_ids: list[int]
+    count: int
+    window_days: int
+    text: str
+    raised_at: datetime
 
 
 class KnowledgeSuggestion(RealtimeEvent):
@@ -217,6 +244,7 @@ EVENT_TYPES: dict[str, type[RealtimeEvent]] = {
         TranscriptPartial,
         TranscriptFinal,
         RoutingSuggestion,
+        ProactiveAlertRaised,
         KnowledgeSuggestion,
         CatchupComplete,
         Heartbeat,

@@ -104,7 +104,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
@@ -170,6 +171,9 @@ SPECTACULAR_SETTINGS = {
         "TicketStatusEnum": "ticketing.workflow.Status",
         "ReplyResultEnum": "ticketing.models.ReplyResult",
         "ExternalTargetEnum": "ticketing.models.ExternalTarget",
+        "ArticleKindEnum": "knowledge_base.models.ArticleKind",
+        "ArticleStatusEnum": "knowledge_base.models.ArticleStatus",
+        "ArticleVersionStatusEnum": "knowledge_base.models.VersionStatus",
     },
 }
 
@@ -269,9 +273,42 @@ SEARCH_INDEX_WORKERS = int(os.environ.get("SEARCH_INDEX_WORKERS", "0"))
 # The Elasticsearch clients (elastic_transport: 8.x, elasticsearch: 7.x) log every request at INFO.
 for _client_logger in ("elastic_transport", "elasticsearch"):
     LOGGING["loggers"][_client_logger] = {"level": "WARNING"}  # type: ignore[index]
-# Database search on a large index: words in at least this share of documents only rank candidates the rarer
-# words picked (below SEARCH_COMMON_WORD_MIN_DOCUMENTS documents every word takes part); the share is
-# estimated from a sample taken again every SEARCH_WORD_STATS_SECONDS.
+# Database search on a large index (SEARCH_COMMON_WORD_MIN_DOCUMENTS or more): the rarest query words pick the
+# candidates, as long as they are expected to match at most SEARCH_MAX_CANDIDATES documents, and words in at
+# least SEARCH_COMMON_WORD_SHARE of the documents never do; every word still ranks the candidates. Shares are
+# estimated from a sample of the index taken again every SEARCH_WORD_STATS_SECONDS.
 SEARCH_COMMON_WORD_SHARE = 0.05
 SEARCH_COMMON_WORD_MIN_DOCUMENTS = 2000
+SEARCH_MAX_CANDIDATES = 1000
 SEARCH_WORD_STATS_SECONDS = 600
+
+# Routing recommendations (routing/recommend.py). The evidence of each source is mixed with these weights,
+# divided by the total weight of the sources that could answer: the top confidence is the share of the
+# evidence that points at one department.
+ROUTING_WEIGHTS: dict[str, float] = {"similar_tickets": 0.5, "classifier": 0.35, "responsibility": 0.15}
+# Handled tickets found by search that vote for their final lead department.
+ROUTING_SIMILAR_LIMIT = 10
+# How much of a department's share of similar tickets it returned is taken off its score.
+ROUTING_RETURN_PENALTY = 0.5
+# Departments, regions and responsibility lists are cached this long per process.
+ROUTING_CACHE_SECONDS = 60
+# The classifier trained by `manage.py train_router`, loaded on first use (none: routing works without it).
+ROUTING_MODEL_PATH = Path(os.environ.get("ROUTING_MODEL_PATH", BASE_DIR / "var" / "routing_model.json"))
+# Below this top confidence a ticket goes to manual dispatch (see `manage.py evaluate_routing`).
+ROUTING_AUTO_CONFIDENCE = float(os.environ.get("ROUTING_AUTO_CONFIDENCE", "0.5"))
+
+# Routing (routing/). Decision policy per deployment: a rule hit dispatches automatically; the recommender's
+# best department at or above ROUTING_AUTO_DISPATCH_CONFIDENCE is dispatched automatically (ROUTING_MODE
+# "auto") or pre-selected for the dispatcher ("preselect"); below it the ticket waits in the queue.
+ROUTING_MODE = os.environ.get("ROUTING_MODE", "preselect")
+ROUTING_AUTO_DISPATCH_CONFIDENCE = float(os.environ.get("ROUTING_AUTO_DISPATCH_CONFIDENCE", "0.8"))
+# The dispatcher account `route_pending` acts as (a username with the dispatcher role).
+ROUTING_ACTOR = os.environ.get("ROUTING_ACTOR", "")
+ROUTING_RECOMMENDER = "routing.recommend.recommend"
+# Duplicates: open tickets of the same region and category within this many days, with similar text.
+ROUTING_DUPLICATE_WINDOW_DAYS = 7
+# Proactive alerts (未诉先办): this many tickets of one region and category within this many days.
+ROUTING_CLUSTER_MIN_TICKETS = 3
+ROUTING_CLUSTER_DAYS = 7
+# Duplicates of one place: the Dice coefficient of the two texts' words must reach this.
+ROUTING_DUPLICATE_MIN_SIMILARITY = 0.3

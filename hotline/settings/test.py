@@ -8,3 +8,6 @@ SECRET_KEY = "test-secret-key"  # noqa: S105
 
 # Tests load the speech model when they need it, not in a background thread at import of the ASGI app.
 ASR_WARM_AT_START = False
+
+# No classifier unless a test trains one: a model file on the developer's machine must not change results.
+ROUTING_MODEL_PATH = BASE_DIR / "var" / "test-no-routing-model.json"  # noqa: F405

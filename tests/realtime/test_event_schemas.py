@@ -6,11 +6,12 @@ performs the call, records what `broadcast` sent after commit, validates the pay
 it with `events.parse`, and rebuilds the same stored event the way a reconnecting screen's catch-up does
 (`ticketing.realtime`), which must give the identical payload.
 
-call.started, call.ended, transcript.partial, transcript.final, routing.suggestion and knowledge.suggestion
-have no service yet (telephony, the knowledge base and routing come later), so their schemas are checked
-with hand-built payloads: a valid one parses, and an extra field, a missing field or a wrong type is
-refused. heartbeat, pong, catchup.complete and error are sent by the base consumer, not by a service; they
-are checked the same way here, and tests/realtime/test_subscriptions.py parses real ones off a socket.
+call.started, call.ended, transcript.partial, transcript.final, routing.suggestion, routing.proactive_alert
+and knowledge.suggestion are not stored ticket events, so their schemas are checked here with hand-built
+payloads (tests/routing checks real routing payloads from the services against the same schemas): a valid
+one parses, and an extra field, a missing field or a wrong type is refused. heartbeat, pong, catchup.complete
+and error are sent by the base consumer, not by a service; they are checked the same way here, and
+tests/realtime/test_subscriptions.py parses real ones off a socket.
 """
 
 import json
@@ -542,6 +543,24 @@ HAND_BUILT: dict[str, dict[str, Any]] = {
         "call_id": "c-20260301-0001",
         "ticket_id": None,
         "departments": [SUGGESTION],
+        "outcome": "preselected",
+        "external_target": "",
+        "script": "",
+        "rules": ["供暖"],
+        "duplicates": [{"id": 41, "title": "12345-20260301-000041 小区噪音", "score": 0.6, "reason": "同一来电人"}],
+    },
+    "routing.proactive_alert": {
+        "type": "routing.proactive_alert",
+        "alert_id": 2,
+        "region_id": 5,
+        "region_name": "太原街街道",
+        "category_id": 9,
+        "category_name": "城乡建设/物业管理",
+        "ticket_ids": [11, 12, 13],
+        "count": 3,
+        "window_days": 7,
+        "text": "太原街街道「城乡建设/物业管理」7 天内已有 3 件诉求，请提前处置（未诉先办）。",
+        "raised_at": "2026-03-01T09:00:00Z",
     },
     "knowledge.suggestion": {
         "type": "knowledge.suggestion",
@@ -569,6 +588,16 @@ WRONG_VALUES: dict[str, list[tuple[str, Any]]] = {
         ("departments", [{**SUGGESTION, "extra": 1}]),
         ("departments", [{k: v for k, v in SUGGESTION.items() if k != "reason"}]),
         ("ticket_id", "x"),
+        ("rules", "供暖"),
+        ("duplicates", [{**SUGGESTION, "id": "12345-20260301-000041"}]),
+        ("outcome", None),
+    ],
+    "routing.proactive_alert": [
+        ("ticket_ids", "11,12,13"),
+        ("count", "three"),
+        ("raised_at", "today"),
+        ("region_id", None),
+        ("text", None),
     ],
     "knowledge.suggestion": [
         ("articles", "faq-1"),

@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from .models import Article, ArticleVersion, Tag
+from .models import BODY_FIELDS, Article, ArticleVersion, Tag
 
 
 class ReadOnlyMixin:
@@ -54,20 +54,7 @@ class ArticleAdmin(ReadOnlyMixin, admin.ModelAdmin):
         (None, {"fields": ["title", "kind", "status", "audience", "owner_department", "category", "tags"]}),
         (
             "内容",
-            {
-                "fields": [
-                    "question",
-                    "answer",
-                    "conditions",
-                    "materials",
-                    "steps",
-                    "fees",
-                    "time_limit",
-                    "legal_basis",
-                    "service_location",
-                    "document_number",
-                ]
-            },
+            {"fields": list(BODY_FIELDS)},
         ),
         (
             "发布与使用",

@@ -42,8 +42,7 @@ class VersionStatus(models.TextChoices):
 
 # The content of an article, as kept on the article (live) and on each version (JSON). A guide uses the
 # structured fields; an FAQ uses question and answer; a policy or notice uses answer as its body.
-CONTENT_FIELDS = (
-    "title",
+BODY_FIELDS = (
     "question",
     "answer",
     "conditions",
@@ -55,6 +54,7 @@ CONTENT_FIELDS = (
     "service_location",
     "document_number",
 )
+CONTENT_FIELDS = ("title", *BODY_FIELDS)
 
 
 class Tag(models.Model):

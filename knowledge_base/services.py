@@ -356,10 +356,7 @@ def article_import(*, source: str, row: ImportRow, owner_department_id: int, act
     now = clock.now()
     # Imports always name a source, and the (source, key) index only covers rows that have one.
     article = (
-        Article.objects.select_for_update()
-        .filter(source=source, source_key=row.source_key)
-        .exclude(source="")
-        .first()
+        Article.objects.select_for_update().filter(source=source, source_key=row.source_key).exclude(source="").first()
     )
     created = article is None
     if article is None:

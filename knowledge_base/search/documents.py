@@ -17,7 +17,7 @@ from django.db.models import Prefetch, QuerySet
 from ticketing.models import Category, Ticket
 from ticketing.workflow import Status
 
-from ..models import Article, ArticleStatus, Audience, Tag
+from ..models import BODY_FIELDS, Article, ArticleStatus, Audience, Tag
 from .types import DocType, SearchDocument
 
 # Mobile numbers, landlines (with or without area code, optional extension), mainland ID numbers (18 or the
@@ -31,18 +31,7 @@ _PERSONAL_PATTERNS = (
 )
 MASK = "＊"
 
-ARTICLE_FIELDS = (
-    "question",
-    "answer",
-    "conditions",
-    "materials",
-    "steps",
-    "fees",
-    "time_limit",
-    "legal_basis",
-    "service_location",
-    "document_number",
-)
+ARTICLE_FIELDS = BODY_FIELDS
 
 
 def scrub_personal_data(text: str, *, names: Iterable[str] = (), numbers: Iterable[str] = ()) -> str:

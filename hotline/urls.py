@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/", include("ticketing.api.urls")),
     path("api/v1/", include("telephony.api.urls")),
     path("api/v1/", include("knowledge_base.api.urls")),
+    path("api/v1/", include("routing.api.urls")),
     path("kb/", include("knowledge_base.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(next_page="home"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="home"), name="logout"),

@@ -44,6 +44,7 @@ class CallPipeline:
         self._alerted: set[str] = set()
         self._fill_task: asyncio.Task[None] | None = None
         self._suggested: tuple[int, ...] = ()
+        self._routed: assist.RouteKey | None = None
         self._fill_wanted = False
         # Chunks waiting for the recognizer: the door's read loop only writes to disk and queues, so a busy
         # recognizer never holds back the recording; the transcript may lag, the audio never does.
@@ -149,6 +150,10 @@ class CallPipeline:
                 self._suggested = await sync_to_async(assist.call_assist)(call_id=self.call.id, shown=self._suggested)
             except Exception:
                 logger.exception("call %s: answer suggestions failed", self.call.call_uuid)
+            try:
+                self._routed = await sync_to_async(assist.call_route)(call_id=self.call.id, shown=self._routed)
+            except Exception:
+                logger.exception("call %s: routing suggestion failed", self.call.call_uuid)
 
     async def close(self, *, reason: str) -> None:
         """End the call: last words transcribed, the file closed, the session ended. Safe to call twice."""

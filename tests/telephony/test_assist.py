@@ -96,3 +96,26 @@ def test_a_search_outage_costs_only_the_suggestions(org, articles, sent, monkeyp
     call = call_with(org, ["社保卡 丢 了"])
     assert assist.call_assist(call_id=call.id, shown=(7,)) == (7,)
     assert not [item for item in sent if item[0].type == "knowledge.suggestion"]
+
+
+def test_the_agent_is_told_where_routing_would_send_the_call_and_when_it_changes(
+    org, sent, settings, django_capture_on_commit_callbacks
+):
+    from routing.models import Rule
+
+    settings.ROUTING_RECOMMENDER = "tests.routing.test_services.fake_recommend"
+    Rule.objects.create(name="燃气泄漏", keywords="煤气味", emergency_target="119", script="请立即转接 119。")
+    Rule.objects.create(name="供暖", keywords="暖气", lead_department=org.other_bureau)
+    call = call_with(org, ["家里 暖气 不 热"])
+    with django_capture_on_commit_callbacks(execute=True):
+        shown = assist.call_route(call_id=call.id)
+        assert assist.call_route(call_id=call.id, shown=shown) == shown  # unchanged: not sent again
+    routed = [event for event, groups in sent if event.type == "routing.suggestion"]
+    assert len(routed) == 1 and routed[0].call_id == "assist-1"
+    assert routed[0].departments[0].id == org.other_bureau.id
+
+    services.call_segment_add(call_id=call.id, index=1, text="楼道 里 有 煤气味", start_ms=2000, end_ms=3000)
+    with django_capture_on_commit_callbacks(execute=True):
+        assist.call_route(call_id=call.id, shown=shown)
+    emergency = [event for event, groups in sent if event.type == "routing.suggestion"][-1]
+    assert emergency.outcome == "emergency" and emergency.external_target == "119" and "119" in emergency.script

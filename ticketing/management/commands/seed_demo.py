@@ -978,6 +978,8 @@ class Command(BaseCommand):
             if apps.is_installed("knowledge_base"):
                 # Called by name: ticketing imports no other app of ours, and works without the knowledge base.
                 call_command("seed_articles", stdout=self.stdout, stderr=self.stderr)
+            if apps.is_installed("routing"):
+                call_command("seed_routing", stdout=self.stdout, stderr=self.stderr)
         elapsed = time.monotonic() - started
 
         self._report(org=org, seeded=ticket_ids, imported=imported, now=now)

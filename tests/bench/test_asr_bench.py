@@ -1,5 +1,6 @@
 """The README's ASR benchmark command keeps working: a tiny run end to end (migrations, the throughput
-comparison, Daphne, `run_audiosocket` when Redis is there, paced calls through the doors, the screens).
+comparison, Daphne, `run_audiosocket` and `run_sip` when Redis is there, paced calls through the doors (one call
+of 3 s each), the screens).
 
 No timing thresholds (those belong to the benchmark itself); only that every call ended and was heard on
 its screen, that the figures are there and consistent, and that the last line is the JSON summary.
@@ -40,8 +41,9 @@ def test_asr_benchmark_runs_through_the_doors(tmp_path):
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["ok"] is True and summary["error"] is None
 
-    # The AudioSocket door needs Redis between its process and Daphne; without redis-server it is skipped.
-    expected = ["audiosocket", "websocket"] if shutil.which("redis-server") else ["websocket"]
+    # The AudioSocket and SIP doors need Redis between their processes and Daphne; without redis-server they
+    # are skipped.
+    expected = ["audiosocket", "websocket", "sip"] if shutil.which("redis-server") else ["websocket"]
     assert summary["doors"] == expected
     assert [(r["door"], r["streams"]) for r in summary["runs"]] == [(door, 1) for door in expected]
     for run in summary["first_calls"] + summary["runs"]:

@@ -23,6 +23,12 @@ application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocke
 # The WebSocket audio door runs in this process: load and warm the speech models now, not on the first call.
 from django.conf import settings  # noqa: E402
 
+if settings.SEARCH_SYNC_IN_PROCESS_SECONDS > 0:
+    # One-machine sites: tickets become searchable without a separate `search_sync` service.
+    from knowledge_base.search import background
+
+    background.start(interval=settings.SEARCH_SYNC_IN_PROCESS_SECONDS)
+
 if settings.ASR_WARM_AT_START:
     from telephony.speech import warm_in_background
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from hotline import clock
 from ticketing.models import Category, Department, Role, User
@@ -31,14 +32,14 @@ def _in_force(today: date) -> Q:
 
 
 def articles_public(*, today: date | None = None) -> QuerySet[Article]:
-    today = today or clock.now().date()
+    today = today or timezone.localdate(clock.now())
     return Article.objects.filter(_in_force(today), audience=Audience.PUBLIC).select_related(
         "category", "owner_department"
     )
 
 
 def articles_visible_to(*, user: User, today: date | None = None) -> QuerySet[Article]:
-    today = today or clock.now().date()
+    today = today or timezone.localdate(clock.now())
     if not (user.is_authenticated and user.is_active):
         return articles_public(today=today)
     visible = _in_force(today)

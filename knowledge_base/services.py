@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from hotline import clock
 from hotline.errors import ApplicationError, Conflict, InvalidTransition, NotFound, NotPermitted
@@ -297,7 +298,7 @@ def article_withdraw(*, article_id: int, actor: User, reason: str) -> Article:
 @transaction.atomic
 def articles_expire(*, today: date | None = None) -> int:
     """Published articles whose validity has ended are expired (and leave the search index)."""
-    today = today or clock.now().date()
+    today = today or timezone.localdate(clock.now())
     due = list(
         Article.objects.select_for_update()
         .filter(status=ArticleStatus.PUBLISHED, valid_until__lt=today)

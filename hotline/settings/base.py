@@ -225,6 +225,9 @@ HOTLINE_IDEMPOTENCY_TTL_HOURS = 24
 # words) unless ELASTICSEARCH_URL is set; SEARCH_BACKEND ("database" or "elasticsearch") overrides the choice.
 ELASTICSEARCH_URL = os.environ.get("ELASTICSEARCH_URL", "")
 SEARCH_BACKEND = os.environ.get("SEARCH_BACKEND", "")
+# The web process keeps the index current itself every this many seconds (0: off; then run
+# `manage.py search_sync --loop 5` as a service, as production does).
+SEARCH_SYNC_IN_PROCESS_SECONDS = float(os.environ.get("SEARCH_SYNC_IN_PROCESS_SECONDS", "5"))
 # Elasticsearch: aliases are "<prefix>-article" and "<prefix>-ticket"; the analyzer is built in ("cjk") or a
 # plugin's ("smartcn"; IK: "ik_max_word" to index with "ik_smart" as the search analyzer); timeouts in seconds.
 SEARCH_ES_INDEX_PREFIX = os.environ.get("SEARCH_ES_INDEX_PREFIX", "hotline")

@@ -11,3 +11,5 @@ ASR_WARM_AT_START = False
 
 # No classifier unless a test trains one: a model file on the developer's machine must not change results.
 ROUTING_MODEL_PATH = BASE_DIR / "var" / "test-no-routing-model.json"  # noqa: F405
+# Tests call search.sync() where they need it; no background thread.
+SEARCH_SYNC_IN_PROCESS_SECONDS = 0.0

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -23,6 +23,9 @@ from django.utils import timezone
 
 from hotline import clock
 from hotline.errors import ApplicationError, Conflict, InvalidTransition, NotFound, NotPermitted
+from hotline.realtime import events as rt
+from hotline.realtime import groups
+from hotline.realtime.broadcast import broadcast_on_commit
 from ticketing import selectors as ticket_selectors
 from ticketing.models import Category, Department, Role, User
 
@@ -38,6 +41,9 @@ from .models import (
     Tag,
     VersionStatus,
 )
+
+if TYPE_CHECKING:
+    from .selectors import ArticleSuggestion
 
 logger = logging.getLogger(__name__)
 
@@ -333,6 +339,24 @@ def article_use_record(*, article_id: int, ticket_id: int | None, actor: User) -
         return ArticleUse.objects.get(article=article, ticket_id=ticket_id)
     Article.objects.filter(pk=article.pk).update(use_count=F("use_count") + 1)
     return use
+
+
+# suggestions
+
+
+def suggestions_push(*, user: User, suggestions: list[ArticleSuggestion], ticket_id: int | None) -> None:
+    """Offer answers on the user's own screen (the agent desk shows them beside the ticket form)."""
+    event = rt.KnowledgeSuggestion(
+        call_id=None,
+        ticket_id=ticket_id,
+        articles=[
+            rt.Suggestion(
+                id=item.article_id, title=item.title, score=round(item.score, 4), reason=item.kind, snippet=item.snippet
+            )
+            for item in suggestions
+        ],
+    )
+    broadcast_on_commit(event, groups.agent(user.id))
 
 
 # import

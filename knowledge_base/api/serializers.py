@@ -289,3 +289,23 @@ class UseSerializer(serializers.ModelSerializer):
     def get_use_count(self, use: ArticleUse) -> int:
         """How often the article has answered a ticket or a call, this use included."""
         return int(self.context["use_count"])
+
+
+class SuggestionInput(StrictSerializer):
+    """A ticket (its title and content) or a text to find answers for; exactly one of the two."""
+
+    ticket = serializers.IntegerField(required=False, min_value=1)
+    text = serializers.CharField(required=False, max_length=4000, trim_whitespace=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if bool(attrs.get("ticket")) == bool(attrs.get("text")):
+            raise serializers.ValidationError({"ticket": ["请给出工单或文字之一。"]})
+        return attrs
+
+
+class SuggestionSerializer(serializers.Serializer):
+    article_id = serializers.IntegerField()
+    title = serializers.CharField()
+    kind = serializers.CharField()
+    score = serializers.FloatField()
+    snippet = serializers.CharField()

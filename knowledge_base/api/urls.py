@@ -12,6 +12,7 @@ public = SimpleRouter()
 public.register("articles", views.PublicArticleViewSet, basename="kb-public-article")
 
 urlpatterns = [
+    path("knowledge/suggestions/", views.SuggestionView.as_view(), name="kb-suggestions"),
     path("knowledge/", include(staff.urls)),
     path("public/knowledge/", include(public.urls)),
 ]

@@ -16,7 +16,9 @@ from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from ticketing import selectors as ticket_selectors
 from ticketing.models import User
 
 from .. import selectors, services
@@ -255,3 +257,29 @@ class PublicArticleViewSet(_Listing):
         if article is None:
             raise Http404
         return Response(s.PublicArticleDetailSerializer(article).data)
+
+
+class SuggestionView(APIView):
+    """为工单或一段文字推荐知识库答案（带高亮摘要）；给出工单时同时推送到本人的坐席屏幕。"""
+
+    @extend_schema(request=s.SuggestionInput, responses={200: s.SuggestionSerializer(many=True)}, summary="推荐答案")
+    def post(self, request: Request) -> Response:
+        actor = _actor(request)
+        serializer = s.SuggestionInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ticket_id = serializer.validated_data.get("ticket")
+        if ticket_id is not None:
+            ticket = ticket_selectors.ticket_visible_to(user=actor).filter(pk=ticket_id).first()
+            if ticket is None:
+                raise Http404
+            text = f"{ticket.title}\n{ticket.content}"
+        else:
+            text = serializer.validated_data["text"]
+        found = selectors.article_suggestions(text=text, user=actor)
+        if ticket_id is not None and found:
+            services.suggestions_push(user=actor, suggestions=found, ticket_id=ticket_id)
+        rows = [
+            {"article_id": f.article_id, "title": f.title, "kind": f.kind, "score": f.score, "snippet": f.snippet}
+            for f in found
+        ]
+        return Response(s.SuggestionSerializer(rows, many=True).data)

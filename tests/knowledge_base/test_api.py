@@ -274,3 +274,42 @@ def test_the_schema_documents_the_knowledge_endpoints(org, api_as):
         assert path in paths, path
     assert "page" in {p["name"] for p in paths["/api/v1/knowledge/articles/"]["get"]["parameters"]}
     assert "q" in {p["name"] for p in paths["/api/v1/public/knowledge/articles/"]["get"]["parameters"]}
+
+
+def test_answers_are_suggested_for_a_ticket_and_pushed_to_the_agents_screen(
+    org, api_as, monkeypatch, django_capture_on_commit_callbacks
+):
+    from knowledge_base import search
+    from knowledge_base import services as kb
+    from knowledge_base.services import ArticleContent
+    from tests.helpers import make_ticket
+
+    sent: list[tuple[object, list[str]]] = []
+    monkeypatch.setattr("hotline.realtime.broadcast.send_now", lambda event, groups: sent.append((event, list(groups))))
+    with django_capture_on_commit_callbacks(execute=True):
+        article = kb.article_create(
+            actor=org.handler,
+            kind="faq",
+            owner_department_id=org.bureau.id,
+            content=ArticleContent(
+                title="居住证怎么办理", question="居住证在哪办？", answer="持身份证和居住证明到派出所申领。"
+            ),
+        )
+        kb.article_submit(article_id=article.id, actor=org.handler)
+        kb.article_approve(article_id=article.id, actor=org.lead)
+    search.sync()
+    ticket = make_ticket(org, title="咨询居住证办理", content="刚来沈阳工作，想问居住证怎么办理")
+    client = api_as(org.agent)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/api/v1/knowledge/suggestions/", {"ticket": ticket.id}, format="json")
+    assert response.status_code == 200, response.data
+    assert response.data[0]["article_id"] == article.id and "<mark>" in response.data[0]["snippet"]
+    ((event, groups),) = [item for item in sent if getattr(item[0], "type", "") == "knowledge.suggestion"]
+    assert groups == [f"agent.{org.agent.id}"] and event.ticket_id == ticket.id  # type: ignore[attr-defined]
+
+    by_text = client.post("/api/v1/knowledge/suggestions/", {"text": "居住证"}, format="json")
+    assert by_text.status_code == 200 and by_text.data[0]["article_id"] == article.id
+    both = client.post("/api/v1/knowledge/suggestions/", {"text": "x", "ticket": ticket.id}, format="json")
+    assert both.status_code == 400
+    hidden = api_as(org.other_handler).post("/api/v1/knowledge/suggestions/", {"ticket": ticket.id}, format="json")
+    assert hidden.status_code == 404

@@ -17,16 +17,36 @@ of these is logged and never breaks the call or its transcript.
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import close_old_connections, connection
 
 from . import assist, drafting, extraction, services, speech
 from .models import Call, TranscriptStatus
 from .recording import WavRecorder
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _run_and_close(fn: Callable[..., T], kwargs: dict[str, Any]) -> T:
+    try:
+        return fn(**kwargs)
+    finally:
+        close_old_connections()
+
+
+async def _in_worker_thread(fn: Callable[..., T], **kwargs: Any) -> T:
+    """Run slower database work (draft filling, searching, routing: tens of milliseconds) on a worker thread
+    of its own rather than Django's one shared sync thread, where it would hold up every call's partials
+    and the web process's requests; the thread's database connection is released afterwards. SQLite takes
+    one writer at a time whatever the threads, so there it stays on the shared thread."""
+    if connection.vendor == "sqlite":
+        return await sync_to_async(fn)(**kwargs)
+    return await sync_to_async(_run_and_close, thread_sensitive=False)(fn, kwargs)
 
 
 class CallPipeline:
@@ -143,15 +163,17 @@ class CallPipeline:
         while self._fill_wanted:
             self._fill_wanted = False
             try:
-                await sync_to_async(drafting.call_draft_fill)(call_id=self.call.id)
+                await _in_worker_thread(drafting.call_draft_fill, call_id=self.call.id)
             except Exception:
                 logger.exception("call %s: ticket draft not filled", self.call.call_uuid)
             try:
-                self._suggested = await sync_to_async(assist.call_assist)(call_id=self.call.id, shown=self._suggested)
+                self._suggested = await _in_worker_thread(
+                    assist.call_assist, call_id=self.call.id, shown=self._suggested
+                )
             except Exception:
                 logger.exception("call %s: answer suggestions failed", self.call.call_uuid)
             try:
-                self._routed = await sync_to_async(assist.call_route)(call_id=self.call.id, shown=self._routed)
+                self._routed = await _in_worker_thread(assist.call_route, call_id=self.call.id, shown=self._routed)
             except Exception:
                 logger.exception("call %s: routing suggestion failed", self.call.call_uuid)
 

@@ -228,9 +228,62 @@ def warm_lines(lines: list[str] | None = None) -> dict[str, float]:
     return took
 
 
+SEASON_SECONDS = 20
+
+
+def season(model: Any, pcm: bytes, *, count: int, sample_rate: int = TELEPHONE_RATE) -> int:
+    """Park `count` recognizers that have decoded `pcm` (speech, about `SEASON_SECONDS`): a recognizer costs two
+    to three times the CPU for its first half-minute of speech, so a burst of calls right after start-up would
+    otherwise decode on fresh ones. Returns how many were parked."""
+    chunk = sample_rate * SAMPLE_WIDTH // 5
+    for _ in range(count):
+        recognizer = _Recognizer(model, sample_rate)
+        for start in range(0, len(pcm), chunk):
+            recognizer.accept(pcm[start : start + chunk])
+        recognizer.kaldi.FinalResult()
+        _park(recognizer)
+    return count
+
+
+def _prompt_speech(sample_rate: int) -> bytes:
+    """The hotline's own prompts, spoken, repeated to `SEASON_SECONDS`: speech every deployment has."""
+    from . import prompts  # speech is used without prompts elsewhere; only seasoning needs them
+
+    texts = [prompts.greeting(line) for line in settings.HOTLINE_LINES] + [prompts.satisfaction_question()]
+    pcm = b"".join(prompts.to_pcm(prompts.render_prompt(text), sample_rate=sample_rate) for text in texts)
+    if not pcm:
+        return b""
+    wanted = SEASON_SECONDS * sample_rate * SAMPLE_WIDTH
+    return (pcm * (wanted // len(pcm) + 1))[:wanted]
+
+
+def season_lines() -> None:
+    """Season `ASR_SEASONED_RECOGNIZERS` recognizers for each line's model; failures are logged, never raised
+    (the calls then start on fresh recognizers)."""
+    count = int(getattr(settings, "ASR_SEASONED_RECOGNIZERS", 0) or 0)
+    if not count:
+        return
+    try:
+        pcm = _prompt_speech(TELEPHONE_RATE)
+        models = {id(m): m for m in (usable_model(line=line) for line in settings.HOTLINE_LINES) if m is not None}
+        for model in models.values():
+            started = time.perf_counter()
+            season(model, pcm, count=count)
+            logger.info("speech: %s recognizers seasoned in %.1f s", count, time.perf_counter() - started)
+    except Exception:
+        logger.exception("speech: seasoning recognizers failed; calls start on fresh ones")
+
+
+def season_in_background() -> threading.Thread:
+    thread = threading.Thread(target=season_lines, name="asr-season", daemon=True)
+    thread.start()
+    return thread
+
+
 def warm_in_background() -> threading.Thread:
     """Warm every line's model on a daemon thread, so the web process's first call does not pay the model
-    load (seconds) and the first decode; the process serves requests meanwhile."""
+    load (seconds) and the first decode, then season `ASR_SEASONED_RECOGNIZERS` recognizers per model with
+    spoken prompts; the process serves requests meanwhile."""
 
     def run() -> None:
         try:
@@ -238,6 +291,7 @@ def warm_in_background() -> threading.Thread:
                 logger.info("speech: model for line %s warmed in %.2f s", line, seconds)
         except Exception:
             logger.exception("speech: warming the models failed; the first calls load them instead")
+        season_lines()
 
     thread = threading.Thread(target=run, name="asr-warm", daemon=True)
     thread.start()

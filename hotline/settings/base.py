@@ -205,6 +205,8 @@ ASR_CHUNK_MS = int(os.environ.get("ASR_CHUNK_MS", "200"))
 # loads and warms the models when it starts (off in tests, which load them when they need them).
 ASR_IDLE_RECOGNIZERS = int(os.environ.get("ASR_IDLE_RECOGNIZERS", "0"))
 ASR_WARM_AT_START = os.environ.get("ASR_WARM_AT_START", "1") == "1"
+# Recognizers per model that the web process seasons at start with 20 s of its own spoken prompts (0: none).
+ASR_SEASONED_RECOGNIZERS = int(os.environ.get("ASR_SEASONED_RECOGNIZERS", "4"))
 
 # Spoken prompts are rendered once per text and voice and kept here.
 PROMPT_CACHE_DIR = Path(os.environ.get("HOTLINE_PROMPT_CACHE_DIR", BASE_DIR / "var" / "prompts"))

@@ -283,3 +283,22 @@ def test_doors_in_their_own_process_are_warned_without_a_shared_channel_layer(se
     assert not broadcast.reaches_other_processes()
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"}}
     assert broadcast.reaches_other_processes()
+
+
+def test_seasoned_recognizers_are_parked_for_the_next_calls(ko_model, settings):
+    settings.ASR_IDLE_RECOGNIZERS = 20
+    key = (id(ko_model), speech.TELEPHONE_RATE)
+    before = len(speech._idle.get(key, []))
+    pcm = to_8k_sox(KO_AUDIO / "ko_picovoice_rhino_within_context.wav")
+    assert speech.season(ko_model, pcm, count=2) == 2
+    assert len(speech._idle[key]) == before + 2
+    # A seasoned recognizer still transcribes a call as a fresh one would.
+    _, segments = stream(ko_model, pcm, speech.TELEPHONE_RATE)
+    assert "파란" in compact_text(segments)
+
+
+def test_the_prompts_season_recognizers_with_speech(settings, tmp_path):
+    settings.PROMPT_CACHE_DIR = tmp_path
+    pcm = speech._prompt_speech(speech.TELEPHONE_RATE)
+    assert len(pcm) == speech.SEASON_SECONDS * speech.TELEPHONE_RATE * speech.SAMPLE_WIDTH
+    assert any(pcm[i] for i in range(0, len(pcm), 997))  # speech, not silence

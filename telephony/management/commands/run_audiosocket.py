@@ -31,6 +31,7 @@ class Command(BaseCommand):
         else:
             # A new recognizer's first decode costs 0.5-0.9 s; pay it now, not on the first call.
             self.stdout.write(f"speech model warmed in {speech.warm(model):.2f} s")
+            speech.season_in_background()
         asyncio.run(self._serve(host=options["host"], port=options["port"], greeting=not options["no_greeting"]))
         self.stdout.write("audiosocket server stopped")
 

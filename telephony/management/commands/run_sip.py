@@ -42,6 +42,8 @@ class Command(BaseCommand):
                 # A new recognizer's first decode costs 0.5-0.9 s; pay it now, not on the first call.
                 warmed.add(id(model))
                 self.stdout.write(f"speech model for line {line} warmed in {speech.warm(model):.2f} s")
+        if warmed:
+            speech.season_in_background()
         asyncio.run(self._serve(host=host, port=port, agent=agent, greeting=not options["no_greeting"]))
         self.stdout.write("sip server stopped")
 

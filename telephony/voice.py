@@ -35,6 +35,7 @@ SAMPLE_WIDTH = 2
 MAX_LOOKUPS = 3
 QUERY_CODE_DIGITS = 6
 SAY_MESSAGE = "call.say"
+CLOSE_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,11 +156,15 @@ class PromptPlayer:
         await self._queue.join()
 
     async def close(self) -> None:
-        for task in (self._listener, self._task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        """Stop speaking and listening. Bounded: a channel layer that does not let go (Redis) cannot hold up
+        the end of the call."""
+        tasks = [task for task in (self._listener, self._task) if task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _done, stuck = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT_SECONDS)
+            if stuck:
+                logger.warning("voice: call %s: %s task(s) did not stop in time", self.call_id, len(stuck))
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -212,4 +217,4 @@ class PromptPlayer:
                     self.say(Prompt(str(message.get("prompt", "")), str(message.get("text", ""))))
         finally:
             with contextlib.suppress(Exception):
-                await layer.group_discard(group, channel)
+                await asyncio.wait_for(layer.group_discard(group, channel), timeout=CLOSE_TIMEOUT_SECONDS)

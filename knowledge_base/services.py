@@ -344,10 +344,13 @@ def article_use_record(*, article_id: int, ticket_id: int | None, actor: User) -
 # suggestions
 
 
-def suggestions_push(*, user: User, suggestions: list[ArticleSuggestion], ticket_id: int | None) -> None:
-    """Offer answers on the user's own screen (the agent desk shows them beside the ticket form)."""
+def suggestions_push(
+    *, user: User, suggestions: list[ArticleSuggestion], ticket_id: int | None, call_id: str | None = None
+) -> None:
+    """Offer answers on the user's own screen (the agent desk shows them beside the ticket form, or beside
+    the call in progress)."""
     event = rt.KnowledgeSuggestion(
-        call_id=None,
+        call_id=call_id,
         ticket_id=ticket_id,
         articles=[
             rt.Suggestion(

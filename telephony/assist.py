@@ -12,11 +12,11 @@ import logging
 
 from knowledge_base import search
 from knowledge_base import selectors as kb_selectors
+from knowledge_base import services as kb_services
 from routing import selectors as routing_selectors
 from routing import services as routing_services
 from routing.types import RoutingInput
 
-from . import services
 from .models import Call
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,9 @@ def call_assist(*, call_id: int, shown: tuple[int, ...] = ()) -> tuple[int, ...]
         return shown
     ids = tuple(suggestion.article_id for suggestion in suggestions)
     if ids and ids != shown:
-        services.call_suggestions_push(call=call, suggestions=suggestions)
+        kb_services.suggestions_push(
+            user=call.agent, suggestions=suggestions, ticket_id=call.ticket_id, call_id=call.call_uuid
+        )
     return ids or shown
 
 

@@ -15,7 +15,6 @@ from hotline.errors import ApplicationError, Conflict, NotFound
 from hotline.realtime import events as rt
 from hotline.realtime import groups
 from hotline.realtime.broadcast import broadcast_on_commit
-from knowledge_base.selectors import ArticleSuggestion
 from ticketing.masking import mask_phone
 from ticketing.models import User
 
@@ -294,21 +293,6 @@ def call_end(*, call_id: int, reason: str) -> Call:
     )
     logger.info("call %s ended: %s", call.call_uuid, call.end_reason)
     return call
-
-
-def call_suggestions_push(*, call: Call, suggestions: "list[ArticleSuggestion]") -> None:
-    """The knowledge base's best answers for the call so far, to the agent's screen (not stored)."""
-    if call.agent_id is None:
-        return
-    event = rt.KnowledgeSuggestion(
-        call_id=call.call_uuid,
-        ticket_id=call.ticket_id,
-        articles=[
-            rt.Suggestion(id=s.article_id, title=s.title, score=round(s.score, 4), reason=s.kind, snippet=s.snippet)
-            for s in suggestions
-        ],
-    )
-    broadcast_on_commit(event, groups.agent(call.agent_id))
 
 
 def call_partial(*, call_id: int, text: str, audio_ms: int) -> None:

@@ -22,11 +22,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from . import prompts, services
+from hotline.errors import Conflict, NotFound
+
+from . import prompts, selectors, services
+from .models import Call, CallStatus, Door
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +127,30 @@ async def say_to_call(call_id: int, prompt: Prompt) -> None:
     if layer is None:
         raise RuntimeError("no channel layer configured")
     await layer.group_send(call_group(call_id), {"type": SAY_MESSAGE, "prompt": prompt.name, "text": prompt.text})
+
+
+def call_prompt_request(*, call_id: int, actor: Any, prompt: str) -> Prompt:
+    """The agent has the caller hear a prompt (greeting, the linked ticket's number or query code, the
+    satisfaction question): checked here, said by the door serving the call, kept in the trail once heard."""
+    call = Call.objects.select_related("ticket").filter(pk=call_id).first()
+    if call is None:
+        raise NotFound("通话不存在。")
+    if call.door == Door.CTI or call.status == CallStatus.ENDED:
+        raise Conflict("该通话没有可播放语音的音频通道。", code="no_audio_path", extra={"status": call.status})
+    ticket = call.ticket
+    if prompt in ("ticket_number", "query_code") and (
+        ticket is None or not selectors.call_ticket_visible(call=call, user=actor)
+    ):
+        raise Conflict("该通话尚未关联工单。", code="no_ticket")
+    text = {
+        "greeting": lambda: prompts.greeting(call.hotline_line),
+        "ticket_number": lambda: prompts.ticket_number(ticket.number if ticket else ""),
+        "query_code": lambda: prompts.query_code(ticket.query_code if ticket else ""),
+        "satisfaction_question": prompts.satisfaction_question,
+    }[prompt]()
+    said = Prompt(prompt, text)
+    async_to_sync(say_to_call)(call.id, said)
+    return said
 
 
 class PromptPlayer:

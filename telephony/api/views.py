@@ -6,18 +6,17 @@ Views validate input, call one service or selector, and serialize; nothing more.
 import logging
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hotline.errors import Conflict, NotFound, NotPermitted
+from hotline.errors import NotFound, NotPermitted
 from ticketing.models import User
 
-from .. import prompts, selectors, services, voice
-from ..models import Call, CallStatus, Door
+from .. import selectors, services, voice
+from ..models import Call
 from . import serializers as s
 
 logger = logging.getLogger(__name__)
@@ -88,20 +87,7 @@ class CallPromptView(APIView):
         serializer = s.CallPromptInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         name = serializer.validated_data["prompt"]
-        call = Call.objects.select_related("ticket").filter(pk=call_id).first()
-        if call is None:
-            raise NotFound("通话不存在。")
-        if call.door == Door.CTI or call.status == CallStatus.ENDED:
-            raise Conflict("该通话没有可播放语音的音频通道。", code="no_audio_path", extra={"status": call.status})
-        if name in ("ticket_number", "query_code") and not selectors.call_ticket_visible(call=call, user=actor):
-            raise Conflict("该通话尚未关联工单。", code="no_ticket")
-        text = {
-            "greeting": lambda: prompts.greeting(call.hotline_line),
-            "ticket_number": lambda: prompts.ticket_number(call.ticket.number),  # type: ignore[union-attr]
-            "query_code": lambda: prompts.query_code(call.ticket.query_code),  # type: ignore[union-attr]
-            "satisfaction_question": prompts.satisfaction_question,
-        }[name]()
-        async_to_sync(voice.say_to_call)(call.id, voice.Prompt(name, text))
+        voice.call_prompt_request(call_id=call_id, actor=actor, prompt=name)
         return Response({"prompt": name, "queued": True}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -15,6 +15,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from hotline import clock
+from ticketing import selectors as ticket_selectors
 from ticketing.models import Category, Department, Role, User
 
 from . import search, services
@@ -76,6 +77,14 @@ class ArticleSuggestion:
     score: float
     snippet: str
     kind: str
+
+
+def article_suggestions_for_ticket(*, ticket_id: int, user: User, limit: int = 5) -> list[ArticleSuggestion] | None:
+    """Answers for a ticket's title and content, or None when `user` may not see the ticket."""
+    ticket = ticket_selectors.ticket_visible_to(user=user).filter(pk=ticket_id).first()
+    if ticket is None:
+        return None
+    return article_suggestions(text=f"{ticket.title}\n{ticket.content}", user=user, limit=limit)
 
 
 def article_suggestions(*, text: str, user: User, limit: int = 5) -> list[ArticleSuggestion]:

@@ -18,7 +18,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ticketing import selectors as ticket_selectors
 from ticketing.models import User
 
 from .. import selectors, services
@@ -269,13 +268,11 @@ class SuggestionView(APIView):
         serializer.is_valid(raise_exception=True)
         ticket_id = serializer.validated_data.get("ticket")
         if ticket_id is not None:
-            ticket = ticket_selectors.ticket_visible_to(user=actor).filter(pk=ticket_id).first()
-            if ticket is None:
+            found = selectors.article_suggestions_for_ticket(ticket_id=ticket_id, user=actor)
+            if found is None:
                 raise Http404
-            text = f"{ticket.title}\n{ticket.content}"
         else:
-            text = serializer.validated_data["text"]
-        found = selectors.article_suggestions(text=text, user=actor)
+            found = selectors.article_suggestions(text=serializer.validated_data["text"], user=actor)
         if ticket_id is not None and found:
             services.suggestions_push(user=actor, suggestions=found, ticket_id=ticket_id)
         rows = [

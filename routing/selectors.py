@@ -38,6 +38,7 @@ OPEN_STATUSES = (
     Status.PENDING_DISPATCH,
     Status.DISPATCHED,
     Status.ACCEPTED,
+    Status.SUSPENDED,
     Status.REPLIED,
     Status.CALLBACK,
 )

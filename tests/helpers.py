@@ -40,6 +40,8 @@ def transition_body(org, transition: Transition, *, into_ticket_id: int = 1) -> 
         Transition.REQUEST_EXTENSION: {"working_days": 3, "reason": "需要现场勘查。"},
         Transition.APPROVE_EXTENSION: {"note": "同意。"},
         Transition.REJECT_EXTENSION: {"note": "理由不充分。"},
+        Transition.SUSPEND: {"reason": "等待来电人提供购房合同。"},
+        Transition.RESUME: {"note": "材料已补齐。"},
         Transition.REPLY: {"reply_text": "已责令停止夜间施工。", "result": "solved"},
         Transition.APPROVE_REPLY: {},
         Transition.REJECT_REPLY: {"reason": "答复不完整。"},
@@ -76,6 +78,8 @@ def make_ticket(org, status: Status = Status.PENDING_DISPATCH, *, department=Non
     ticket = services.ticket_accept(ticket_id=ticket.id, actor=handler)
     if status == Status.ACCEPTED:
         return ticket
+    if status == Status.SUSPENDED:
+        return services.ticket_suspend(ticket_id=ticket.id, actor=handler, reason="等待来电人提供购房合同。")
     ticket = services.ticket_reply(
         ticket_id=ticket.id, actor=handler, reply_text="已责令停止夜间施工。", result="solved"
     )

@@ -88,10 +88,13 @@ class WorkingCalendar:
         else:
             raise CalendarError(f"unknown unit {unit!r}")
 
+        if amount == 0:
+            return start.astimezone(TZ)
+        return self._advance(start, remaining, unit)
+
+    def _advance(self, start: dt.datetime, remaining: dt.timedelta, unit: str) -> dt.datetime:
         cursor = start.astimezone(TZ)
         day = cursor.date()
-        if amount == 0:
-            return cursor
         for _ in range(MAX_SPAN_DAYS):
             for begin, end in self._periods(day, unit):
                 segment_start = max(begin, cursor)
@@ -103,3 +106,39 @@ class WorkingCalendar:
                 remaining -= available
             day += dt.timedelta(days=1)
         raise CalendarError(f"no working time found within {MAX_SPAN_DAYS} days of {start.isoformat()}")
+
+    def elapsed(self, start: dt.datetime, end: dt.datetime, unit: str) -> dt.timedelta:
+        """The working time between `start` and `end` (aware datetimes), counted as `add` counts it, so
+        `add(start, …)` of the result gives back `end` whenever `end` lies in working time."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise CalendarError("start and end must be aware datetimes")
+        if end <= start:
+            return dt.timedelta(0)
+        if unit == "minutes":
+            return end - start
+        if unit not in ("working_days", "working_hours"):
+            raise CalendarError(f"unknown unit {unit!r}")
+        start, end = start.astimezone(TZ), end.astimezone(TZ)
+        total = dt.timedelta(0)
+        day = start.date()
+        for _ in range(MAX_SPAN_DAYS + 1):
+            if day > end.date():
+                return total
+            for begin, finish in self._periods(day, unit):
+                segment = min(finish, end) - max(begin, start)
+                if segment > dt.timedelta(0):
+                    total += segment
+            day += dt.timedelta(days=1)
+        raise CalendarError(f"span from {start.isoformat()} to {end.isoformat()} is too long")
+
+    def add_time(self, start: dt.datetime, amount: dt.timedelta, unit: str) -> dt.datetime:
+        """The moment `amount` of working time (as `elapsed` counts it) has passed after `start`."""
+        if start.tzinfo is None:
+            raise CalendarError("start must be an aware datetime")
+        if unit == "minutes":
+            return start + amount
+        if unit not in ("working_days", "working_hours"):
+            raise CalendarError(f"unknown unit {unit!r}")
+        if amount <= dt.timedelta(0):
+            return start.astimezone(TZ)
+        return self._advance(start, amount, unit)

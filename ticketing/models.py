@@ -298,6 +298,17 @@ class Ticket(models.Model):
     assisting_departments = models.ManyToManyField(
         Department, verbose_name=_("协办单位"), blank=True, related_name="assisted_tickets"
     )
+    # The sub-unit of the lead department working on the ticket; the lead department still replies.
+    handling_unit = models.ForeignKey(
+        Department,
+        verbose_name=_("承办科室"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="handled_tickets",
+    )
+    # Set while the clock is stopped because the citizen is being waited on (suspended).
+    paused_at = models.DateTimeField(_("暂停计时时间"), null=True, blank=True)
 
     deadline_policy = models.ForeignKey(
         DeadlinePolicy, verbose_name=_("时限规则"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -402,6 +413,9 @@ EVENT_CONTACT_VIEWED = "contact_viewed"
 EVENT_MERGED_IN = "merged_in"
 EVENT_NOTE = "note"
 EVENT_DEADLINE = "deadline"
+EVENT_HANDED_TO_UNIT = "handed_to_unit"
+EVENT_ASSISTING_REPLY = "assisting_reply"
+EVENT_ATTACHMENT = "attachment"
 EVENT_KINDS = [
     EVENT_CREATED,
     EVENT_UPDATED,
@@ -409,6 +423,9 @@ EVENT_KINDS = [
     EVENT_MERGED_IN,
     EVENT_NOTE,
     EVENT_DEADLINE,
+    EVENT_HANDED_TO_UNIT,
+    EVENT_ASSISTING_REPLY,
+    EVENT_ATTACHMENT,
     *Transition.values,
 ]
 
@@ -497,3 +514,232 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_id}:{self.key}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# deadlines and supervision
+
+
+class EscalationAction(models.TextChoices):
+    URGE = "urge", _("自动催办")
+    NOTIFY_LEAD = "notify_lead", _("通知承办单位负责人")
+    SUPERVISION_ORDER = "supervision_order", _("生成督办单")
+    FORMAL_NOTICE = "formal_notice", _("通报督办")
+
+
+class EscalationStep(models.Model):
+    """One rung of the escalation ladder administrators configure: what happens how long after a deadline
+    passes (0 working days: at the deadline)."""
+
+    name = models.CharField(_("名称"), max_length=100)
+    deadline = models.CharField(
+        _("时限"), max_length=16, choices=[("accept", _("签收时限")), ("reply", _("答复时限"))], default="reply"
+    )
+    after_working_days = models.PositiveSmallIntegerField(_("超期后工作日"), default=0)
+    action = models.CharField(_("动作"), max_length=32, choices=EscalationAction.choices)
+    is_active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        verbose_name = _("升级阶梯")
+        verbose_name_plural = _("升级阶梯")
+        ordering = ["deadline", "after_working_days", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["deadline", "after_working_days", "action"], name="escalation_step_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SupervisionLevel(models.IntegerChoices):
+    CENTRE = 1, _("热线中心督办")
+    GOVERNMENT_OFFICE = 2, _("政府办公室督办")
+    GOVERNMENT_LEADER = 3, _("政府领导督办")
+
+
+class SupervisionStatus(models.TextChoices):
+    OPEN = "open", _("督办中")
+    ANSWERED = "answered", _("已反馈")
+    CLOSED = "closed", _("已结束")
+
+
+class SupervisionOrder(models.Model):
+    """A supervision order (督办单) on a ticket, with its own deadline for the department's answer."""
+
+    ticket = models.ForeignKey(
+        Ticket, verbose_name=_("工单"), on_delete=models.PROTECT, related_name="supervision_orders"
+    )
+    department = models.ForeignKey(
+        Department, verbose_name=_("被督办单位"), on_delete=models.PROTECT, related_name="supervision_orders"
+    )
+    level = models.PositiveSmallIntegerField(
+        _("督办级别"), choices=SupervisionLevel.choices, default=SupervisionLevel.CENTRE
+    )
+    formal_notice = models.BooleanField(_("通报"), default=False)
+    reason = models.CharField(_("督办事由"), max_length=1000)
+    status = models.CharField(
+        _("状态"), max_length=16, choices=SupervisionStatus.choices, default=SupervisionStatus.OPEN
+    )
+    issued_by = models.ForeignKey(
+        User, verbose_name=_("督办人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    issued_at = models.DateTimeField(_("督办时间"))
+    due_at = models.DateTimeField(_("反馈时限"))
+    urge_count = models.PositiveSmallIntegerField(_("催办次数"), default=0)
+    last_urged_at = models.DateTimeField(_("最近催办时间"), null=True, blank=True)
+    response = models.TextField(_("反馈内容"), blank=True)
+    responded_by = models.ForeignKey(
+        User, verbose_name=_("反馈人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    responded_at = models.DateTimeField(_("反馈时间"), null=True, blank=True)
+    closed_by = models.ForeignKey(
+        User, verbose_name=_("结束人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+    overdue_marked_at = models.DateTimeField(_("超期标记时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("督办单")
+        verbose_name_plural = _("督办单")
+        ordering = ["-issued_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["department", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}: {self.get_level_display()}"
+
+
+class Escalation(models.Model):
+    """A ladder step taken for one deadline of one ticket. The unique constraint makes each step happen
+    exactly once per deadline, however many sweepers run."""
+
+    ticket = models.ForeignKey(Ticket, verbose_name=_("工单"), on_delete=models.PROTECT, related_name="escalations")
+    step = models.ForeignKey(EscalationStep, verbose_name=_("阶梯"), on_delete=models.PROTECT, related_name="taken")
+    due_at = models.DateTimeField(_("所依据的时限"))
+    taken_at = models.DateTimeField(_("执行时间"))
+    supervision_order = models.ForeignKey(
+        SupervisionOrder, verbose_name=_("督办单"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("升级记录")
+        verbose_name_plural = _("升级记录")
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "step", "due_at"], name="escalation_once_per_deadline"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}: {self.step_id}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# handling: assisting departments' parts, attachments
+
+
+class AssistingReply(models.Model):
+    """An assisting department's part (协办意见); the lead department folds it into its reply."""
+
+    ticket = models.ForeignKey(
+        Ticket, verbose_name=_("工单"), on_delete=models.PROTECT, related_name="assisting_replies"
+    )
+    department = models.ForeignKey(Department, verbose_name=_("协办单位"), on_delete=models.PROTECT, related_name="+")
+    author = models.ForeignKey(User, verbose_name=_("填写人"), on_delete=models.PROTECT, related_name="+")
+    text = models.TextField(_("协办意见"))
+    created_at = models.DateTimeField(_("时间"))
+
+    class Meta:
+        verbose_name = _("协办意见")
+        verbose_name_plural = _("协办意见")
+        ordering = ["id"]
+        indexes = [models.Index(fields=["ticket", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}: {self.department_id}"
+
+
+class TicketAttachment(models.Model):
+    """A file on a ticket (photos of the scene, the department's documents). Internal, never public."""
+
+    ticket = models.ForeignKey(Ticket, verbose_name=_("工单"), on_delete=models.PROTECT, related_name="attachments")
+    file = models.FileField(_("文件"), upload_to="attachments/%Y/%m/")
+    name = models.CharField(_("文件名"), max_length=200)
+    content_type = models.CharField(_("类型"), max_length=100)
+    size = models.PositiveIntegerField(_("大小"))
+    sha256 = models.CharField(max_length=64)
+    department = models.ForeignKey(
+        Department, verbose_name=_("上传单位"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_by = models.ForeignKey(User, verbose_name=_("上传人"), on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("上传时间"))
+
+    class Meta:
+        verbose_name = _("附件")
+        verbose_name_plural = _("附件")
+        ordering = ["id"]
+        indexes = [models.Index(fields=["ticket", "id"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# ---------------------------------------------------------------------------------------------------------
+# callback
+
+
+class CallbackMethod(models.TextChoices):
+    AGENT = "agent", _("人工回访")
+    VOICE = "voice", _("语音自动回访")
+    PUBLIC = "public", _("群众网上评价")
+
+
+class CallbackStatus(models.TextChoices):
+    PENDING = "pending", _("待回访")
+    CALLING = "calling", _("回访中")
+    DONE = "done", _("已回访")
+    UNREACHABLE = "unreachable", _("联系不上")
+    CANCELLED = "cancelled", _("已取消")
+
+
+CALLBACK_OPEN = (CallbackStatus.PENDING, CallbackStatus.CALLING)
+
+
+class CallbackTask(models.Model):
+    """Callback work for a replied ticket: an agent's call, an automated voice call, or the citizen's own
+    rating on the public page. At most one is open per ticket."""
+
+    ticket = models.ForeignKey(Ticket, verbose_name=_("工单"), on_delete=models.PROTECT, related_name="callbacks")
+    method = models.CharField(_("回访方式"), max_length=16, choices=CallbackMethod.choices)
+    status = models.CharField(_("状态"), max_length=16, choices=CallbackStatus.choices, default=CallbackStatus.PENDING)
+    assigned_to = models.ForeignKey(
+        User, verbose_name=_("回访人"), null=True, blank=True, on_delete=models.PROTECT, related_name="callbacks"
+    )
+    attempts = models.PositiveSmallIntegerField(_("拨打次数"), default=0)
+    created_at = models.DateTimeField(_("生成时间"))
+    due_at = models.DateTimeField(_("回访时限"), null=True, blank=True)
+    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+    finished_by = models.ForeignKey(
+        User, verbose_name=_("记录人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    satisfaction = models.CharField(_("满意度"), max_length=20, choices=Satisfaction.choices, blank=True)
+    comment = models.CharField(_("回访意见"), max_length=1000, blank=True)
+
+    class Meta:
+        verbose_name = _("回访任务")
+        verbose_name_plural = _("回访任务")
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["status", "method", "created_at"]),
+            models.Index(fields=["assigned_to", "status"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket"], condition=Q(status__in=["pending", "calling"]), name="one_open_callback_per_ticket"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}: {self.method}"

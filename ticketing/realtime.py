@@ -29,6 +29,7 @@ PUBLIC_STATUS = {
     Status.PENDING_DISPATCH: "已受理，等待转交",
     Status.DISPATCHED: "办理中",
     Status.ACCEPTED: "办理中",
+    Status.SUSPENDED: "办理中，等待您补充材料或约定时间",
     Status.REPLIED: "办理中",
     Status.CALLBACK: "已答复",
     Status.CLOSED: "已办结",

@@ -75,7 +75,8 @@ def ticket_visible_to(*, user: User) -> QuerySet[Ticket]:
     - agents and dispatchers: all but other people's drafts (a draft belongs to the call it is being
       taken on). Agents answer progress calls, take repeat calls to merge and make callbacks on any
       ticket; caller data stays masked, and revealing it is on the trail;
-    - department handlers: tickets led or assisted by their own departments;
+    - department handlers: tickets led, assisted or handed down (as the handling unit) to their own
+      departments;
     - department leads: the same for their departments' whole subtrees.
     """
     tickets = Ticket.objects.all()
@@ -92,7 +93,9 @@ def ticket_visible_to(*, user: User) -> QuerySet[Ticket]:
         assisted = Ticket.assisting_departments.through.objects.filter(department_id__in=departments).values(
             "ticket_id"
         )
-        return tickets.filter(Q(lead_department_id__in=departments) | Q(id__in=assisted))
+        return tickets.filter(
+            Q(lead_department_id__in=departments) | Q(handling_unit_id__in=departments) | Q(id__in=assisted)
+        )
     return tickets.none()
 
 

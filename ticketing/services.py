@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
@@ -33,12 +34,16 @@ from . import deadlines as deadline_rules
 from .calendar import TZ
 from .models import (
     DEPARTMENT_ROLES,
+    EVENT_ASSISTING_REPLY,
+    EVENT_ATTACHMENT,
     EVENT_CONTACT_VIEWED,
     EVENT_CREATED,
     EVENT_DEADLINE,
+    EVENT_HANDED_TO_UNIT,
     EVENT_MERGED_IN,
     EVENT_NOTE,
     EVENT_UPDATED,
+    AssistingReply,
     Category,
     Department,
     ExtensionRequest,
@@ -50,14 +55,22 @@ from .models import (
     Role,
     Satisfaction,
     Ticket,
+    TicketAttachment,
     TicketEvent,
     TicketEventDepartment,
     TicketNumberSequence,
     User,
 )
 from .realtime import department_names_for, public_event, staff_event, staff_groups
-from .selectors import sees_everything, ticket_visible_to, user_actionable_department_ids, working_calendar
+from .selectors import (
+    department_subtree_ids,
+    sees_everything,
+    ticket_visible_to,
+    user_actionable_department_ids,
+    working_calendar,
+)
 from .workflow import SIDES, Side, Status, Transition, target
+from .workflow import TERMINAL as TERMINAL_STATES
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +191,8 @@ def _record(
     department_ids = set(extra_departments)
     if ticket.lead_department_id:
         department_ids.add(ticket.lead_department_id)
+    if ticket.handling_unit_id:
+        department_ids.add(ticket.handling_unit_id)
     department_ids.update(ticket.assisting_departments.values_list("id", flat=True))
     TicketEventDepartment.objects.bulk_create(
         TicketEventDepartment(event=event, department_id=d) for d in sorted(department_ids)
@@ -283,6 +298,8 @@ _CLEARED_DEADLINES = {
     "reply_due_at": None,
     "reply_warning_at": None,
     "accepted_at": None,
+    "paused_at": None,
+    "handling_unit": None,
 }
 
 
@@ -626,6 +643,8 @@ def ticket_reassign(
     from_department = ticket.lead_department_id
     lapsed = _lapse_pending_extension(ticket, actor=actor, note="工单已改派，延期申请自动失效。")
     ticket.accepted_at = None
+    ticket.paused_at = None
+    ticket.handling_unit = None
     fields, data = _assign(
         ticket=ticket, lead_department_id=lead_department_id, assisting_department_ids=assisting_department_ids
     )
@@ -634,7 +653,7 @@ def ticket_reassign(
         transition=Transition.REASSIGN,
         to_status=to_status,
         actor=actor,
-        fields=[*fields, "accepted_at"],
+        fields=[*fields, "accepted_at", "paused_at", "handling_unit"],
         data={**data, "from_department": from_department, "reason": reason, **_lapsed_data(lapsed)},
         extra_departments=[d for d in previous if d],
     )
@@ -741,6 +760,55 @@ def ticket_reject_extension(*, ticket_id: int, actor: User, note: str) -> Ticket
         to_status=to_status,
         actor=actor,
         data={"extension": request.id, "note": note},
+    )
+
+
+@transaction.atomic
+def ticket_suspend(*, ticket_id: int, actor: User, reason: str) -> Ticket:
+    """Stop the clock while the citizen is waited on (materials, an appointment on site)."""
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.SUSPEND, actor=actor)
+    reason = _require_text(reason, field_name="reason", message="暂停计时必须说明等待群众的事项。")
+    ticket.paused_at = clock.now()
+    return _finish(
+        ticket=ticket,
+        transition=Transition.SUSPEND,
+        to_status=to_status,
+        actor=actor,
+        fields=["paused_at"],
+        data={"department": ticket.lead_department_id, "reason": reason},
+    )
+
+
+@transaction.atomic
+def ticket_resume(*, ticket_id: int, actor: User, note: str = "") -> Ticket:
+    """Start the clock again: the working time that was left at the pause is left again now."""
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.RESUME, actor=actor)
+    now = clock.now()
+    paused_at = ticket.paused_at or now
+    calendar = working_calendar()
+    unit = ticket.deadline_policy.reply_unit if ticket.deadline_policy else "working_days"
+    fields = ["paused_at"]
+    for due_field in ("reply_due_at", "reply_warning_at"):
+        due = getattr(ticket, due_field)
+        if due is None:
+            continue
+        left = calendar.elapsed(paused_at, due, unit)
+        setattr(ticket, due_field, calendar.add_time(now, left, unit))
+        fields.append(due_field)
+    paused = calendar.elapsed(paused_at, now, unit)
+    ticket.paused_at = None
+    return _finish(
+        ticket=ticket,
+        transition=Transition.RESUME,
+        to_status=to_status,
+        actor=actor,
+        fields=fields,
+        data={
+            "department": ticket.lead_department_id,
+            "note": note.strip(),
+            "paused_seconds": int(paused.total_seconds()),
+            "reply_due_at": ticket.reply_due_at.isoformat() if ticket.reply_due_at else None,
+        },
     )
 
 
@@ -902,6 +970,140 @@ def ticket_cancel(*, ticket_id: int, actor: User, reason: str) -> Ticket:
         fields=["closed_at"],
         data={"reason": reason},
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# handling inside and beside the lead department
+
+HANDLING_STATES = frozenset({Status.DISPATCHED, Status.ACCEPTED, Status.SUSPENDED})
+
+
+@transaction.atomic
+def ticket_hand_to_unit(*, ticket_id: int, actor: User, unit_id: int | None, note: str = "") -> Ticket:
+    """Hand the work to a sub-unit of the lead department (None takes it back). The lead department keeps
+    the ticket, its deadlines and the reply."""
+    ticket = _lock_visible(ticket_id=ticket_id, actor=actor)
+    if not _may_act(actor, Side.DEPARTMENT, ticket):
+        raise NotPermitted("只有主办单位可以交办下级单位。")
+    if ticket.status not in HANDLING_STATES:
+        raise InvalidTransition(
+            f"工单当前状态为「{Status(ticket.status).label}」，不能交办。", extra={"status": ticket.status}
+        )
+    assert ticket.lead_department_id is not None
+    previous = ticket.handling_unit_id
+    if unit_id is not None:
+        below = department_subtree_ids(department_ids=[ticket.lead_department_id]) - {ticket.lead_department_id}
+        if unit_id not in below or not Department.objects.filter(pk=unit_id, is_active=True).exists():
+            raise ApplicationError("只能交办给主办单位的下级单位。", code="invalid_department", extra={"field": "unit"})
+    ticket.handling_unit_id = unit_id
+    ticket.updated_at = clock.now()
+    ticket.save(update_fields=["handling_unit", "updated_at"])
+    _record(
+        ticket=ticket,
+        kind=EVENT_HANDED_TO_UNIT,
+        actor=actor,
+        from_status=ticket.status,
+        to_status=ticket.status,
+        data={
+            "department": ticket.lead_department_id,
+            "unit": unit_id,
+            "previous_unit": previous,
+            "note": note.strip(),
+        },
+        extra_departments=[previous] if previous else [],
+    )
+    return ticket
+
+
+ASSISTING_REPLY_MAX_LENGTH = 5000
+
+
+@transaction.atomic
+def ticket_assisting_reply_add(*, ticket_id: int, actor: User, department_id: int, text: str) -> AssistingReply:
+    """An assisting department's part of the answer; the lead department sees it before it replies."""
+    ticket = _lock_visible(ticket_id=ticket_id, actor=actor)
+    if department_id not in user_actionable_department_ids(user=actor):
+        raise NotPermitted("您不属于该协办单位。")
+    if not ticket.assisting_departments.filter(pk=department_id).exists():
+        raise ApplicationError("该单位不是本工单的协办单位。", code="not_assisting", extra={"field": "department"})
+    if ticket.status not in HANDLING_STATES:
+        raise InvalidTransition(
+            f"工单当前状态为「{Status(ticket.status).label}」，不能填写协办意见。", extra={"status": ticket.status}
+        )
+    text = _require_text(text, field_name="text", message="请填写协办意见。")
+    if len(text) > ASSISTING_REPLY_MAX_LENGTH:
+        raise ApplicationError(
+            f"协办意见不能超过 {ASSISTING_REPLY_MAX_LENGTH} 个字。", code="too_long", extra={"field": "text"}
+        )
+    part = AssistingReply.objects.create(
+        ticket=ticket, department_id=department_id, author=actor, text=text, created_at=clock.now()
+    )
+    _record(
+        ticket=ticket,
+        kind=EVENT_ASSISTING_REPLY,
+        actor=actor,
+        from_status=ticket.status,
+        to_status=ticket.status,
+        data={"assisting_reply": part.id, "department": department_id},
+    )
+    return part
+
+
+def attachment_limits() -> tuple[int, frozenset[str]]:
+    return settings.TICKET_ATTACHMENT_MAX_BYTES, frozenset(settings.TICKET_ATTACHMENT_TYPES)
+
+
+@transaction.atomic
+def ticket_attachment_add(
+    *, ticket_id: int, actor: User, name: str, content_type: str, data: bytes
+) -> TicketAttachment:
+    """Attach a file. Anyone who may see the ticket and works on it may attach; the file is internal."""
+    ticket = _lock_visible(ticket_id=ticket_id, actor=actor)
+    if ticket.status in TERMINAL_STATES:
+        raise InvalidTransition("工单已结束，不能再添加附件。", extra={"status": ticket.status})
+    max_bytes, types = attachment_limits()
+    if not data:
+        raise ApplicationError("附件为空。", code="empty_file", extra={"field": "file"})
+    if len(data) > max_bytes:
+        raise ApplicationError(
+            f"附件不能超过 {max_bytes // (1024 * 1024)} MB。", code="file_too_large", extra={"field": "file"}
+        )
+    if content_type not in types:
+        raise ApplicationError(
+            "不支持该类型的附件（可上传图片、PDF、Office 文档、音频）。",
+            code="file_type_not_allowed",
+            extra={"field": "file", "content_type": content_type},
+        )
+    name = (name or "附件").strip().replace("/", "_").replace("\\", "_")[:200]
+    own = user_actionable_department_ids(user=actor)
+    department_id = next(
+        (d for d in (ticket.lead_department_id, ticket.handling_unit_id) if d and d in own),
+        None,
+    )
+    if department_id is None and own:
+        department_id = ticket.assisting_departments.filter(pk__in=own).values_list("id", flat=True).first()
+    attachment = TicketAttachment(
+        ticket=ticket,
+        name=name,
+        content_type=content_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        department_id=department_id,
+        uploaded_by=actor,
+        created_at=clock.now(),
+    )
+    # The stored name is random: the citizen's file name may carry personal data and never reaches a path.
+    attachment.file.save(f"{secrets.token_hex(16)}", ContentFile(data), save=False)
+    attachment.save()
+    _record(
+        ticket=ticket,
+        kind=EVENT_ATTACHMENT,
+        actor=actor,
+        from_status=ticket.status,
+        to_status=ticket.status,
+        data={"attachment": attachment.id, "size": attachment.size, "content_type": content_type},
+    )
+    return attachment
 
 
 # ---------------------------------------------------------------------------------------------------------

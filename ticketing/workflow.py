@@ -17,6 +17,8 @@ class Status(models.TextChoices):
     PENDING_DISPATCH = "pending_dispatch", _("待派单")
     DISPATCHED = "dispatched", _("已派单")
     ACCEPTED = "accepted", _("已签收")
+    # Waiting on the citizen (materials, an on-site appointment): the reply clock is stopped.
+    SUSPENDED = "suspended", _("暂停计时")
     REPLIED = "replied", _("已答复")
     CALLBACK = "callback", _("待回访")
     CLOSED = "closed", _("已办结")
@@ -35,6 +37,8 @@ class Transition(models.TextChoices):
     REQUEST_EXTENSION = "request_extension", _("申请延期")
     APPROVE_EXTENSION = "approve_extension", _("批准延期")
     REJECT_EXTENSION = "reject_extension", _("驳回延期")
+    SUSPEND = "suspend", _("暂停计时")
+    RESUME = "resume", _("恢复计时")
     REPLY = "reply", _("答复")
     APPROVE_REPLY = "approve_reply", _("答复审核通过")
     REJECT_REPLY = "reject_reply", _("答复退回重办")
@@ -67,10 +71,12 @@ TABLE: dict[Transition, dict[Status, Status]] = {
     T.DISPATCH: {S.PENDING_DISPATCH: S.DISPATCHED},
     T.ACCEPT: {S.DISPATCHED: S.ACCEPTED},
     T.RETURN: {S.DISPATCHED: S.PENDING_DISPATCH, S.ACCEPTED: S.PENDING_DISPATCH},
-    T.REASSIGN: {S.DISPATCHED: S.DISPATCHED, S.ACCEPTED: S.DISPATCHED},
+    T.REASSIGN: {S.DISPATCHED: S.DISPATCHED, S.ACCEPTED: S.DISPATCHED, S.SUSPENDED: S.DISPATCHED},
     T.REQUEST_EXTENSION: {S.ACCEPTED: S.ACCEPTED},
     T.APPROVE_EXTENSION: {S.ACCEPTED: S.ACCEPTED},
     T.REJECT_EXTENSION: {S.ACCEPTED: S.ACCEPTED},
+    T.SUSPEND: {S.ACCEPTED: S.SUSPENDED},
+    T.RESUME: {S.SUSPENDED: S.ACCEPTED},
     T.REPLY: {S.ACCEPTED: S.REPLIED},
     T.APPROVE_REPLY: {S.REPLIED: S.CALLBACK},
     T.REJECT_REPLY: {S.REPLIED: S.ACCEPTED},
@@ -96,6 +102,8 @@ SIDES: dict[Transition, Side] = {
     T.REQUEST_EXTENSION: Side.DEPARTMENT,
     T.APPROVE_EXTENSION: Side.SUPERVISION,
     T.REJECT_EXTENSION: Side.SUPERVISION,
+    T.SUSPEND: Side.DEPARTMENT,
+    T.RESUME: Side.DEPARTMENT,
     T.REPLY: Side.DEPARTMENT,
     T.APPROVE_REPLY: Side.DISPATCH,
     T.REJECT_REPLY: Side.DISPATCH,
@@ -110,6 +118,9 @@ TERMINAL: frozenset[Status] = frozenset({S.CLOSED, S.MERGED, S.TRANSFERRED, S.CA
 
 # States in which a department holds the ticket and its deadlines run.
 WITH_DEPARTMENT: frozenset[Status] = frozenset({S.DISPATCHED, S.ACCEPTED})
+
+# States in which the department holds the ticket but the clock is stopped (the citizen is waited on).
+PAUSED: frozenset[Status] = frozenset({S.SUSPENDED})
 
 assert set(TABLE) == set(Transition) == set(SIDES), "every transition needs a row and a side"
 

@@ -192,6 +192,23 @@ HOTLINE_LINES = env_list("HOTLINE_LINES", ["12345", "8890"])
 # Working hours on a working day, for deadlines counted in working hours (local time, Asia/Shanghai).
 HOTLINE_WORKING_HOURS = [("09:00", "12:00"), ("13:00", "17:00")]
 
+# Ticket attachments: size limit and the types departments and agents may upload (stored under MEDIA_ROOT,
+# served only through the ticket API to those who may see the ticket).
+TICKET_ATTACHMENT_MAX_BYTES = int(os.environ.get("TICKET_ATTACHMENT_MAX_BYTES", str(20 * 1024 * 1024)))
+TICKET_ATTACHMENT_TYPES = [
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "application/pdf",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "audio/wav",
+    "audio/mpeg",
+    "text/plain",
+]
+
 # Speech (Vosk): the default model, a model per hotline line or language
 # ({"8890": "/srv/models/vosk-model-cn-0.22"}), and the ASR worker threads (Vosk decodes without the GIL;
 # one worker per core).

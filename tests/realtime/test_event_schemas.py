@@ -254,6 +254,16 @@ SCENARIOS: dict[Transition, Scenario] = {
         departments=("bureau",),
         prepare=_request_extension,
     ),
+    Transition.SUSPEND: Scenario(
+        Status.ACCEPTED,
+        lambda org, t: services.ticket_suspend(ticket_id=t.id, actor=org.handler, reason="等待补充材料"),
+        departments=("bureau",),
+    ),
+    Transition.RESUME: Scenario(
+        Status.SUSPENDED,
+        lambda org, t: services.ticket_resume(ticket_id=t.id, actor=org.handler, note="材料已补齐"),
+        departments=("bureau",),
+    ),
     Transition.REPLY: Scenario(
         Status.ACCEPTED,
         lambda org, t: services.ticket_reply(ticket_id=t.id, actor=org.handler, reply_text="已处理。", result="solved"),

@@ -503,6 +503,7 @@ def test_a_transition_the_actor_still_sees_answers_200_with_the_detail(org, api_
         "request_extension",
         "approve_extension",
         "reject_extension",
+        "suspend",
         "reply",
         "merge",
     ]

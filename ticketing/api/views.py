@@ -35,6 +35,8 @@ TRANSITION_INPUTS: dict[Transition, type[serializers.Serializer]] = {
     Transition.REQUEST_EXTENSION: s.ExtensionRequestInput,
     Transition.APPROVE_EXTENSION: s.NoteInput,
     Transition.REJECT_EXTENSION: s.RequiredNoteInput,
+    Transition.SUSPEND: s.ReasonInput,
+    Transition.RESUME: s.NoteInput,
     Transition.REPLY: s.ReplyInput,
     Transition.APPROVE_REPLY: s.EmptyInput,
     Transition.REJECT_REPLY: s.ReasonInput,

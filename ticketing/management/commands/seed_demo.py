@@ -108,6 +108,7 @@ STATUS_WEIGHTS: dict[Status, int] = {
     Status.PENDING_DISPATCH: 10,
     Status.DISPATCHED: 12,
     Status.ACCEPTED: 14,
+    Status.SUSPENDED: 2,
     Status.REPLIED: 6,
     Status.CALLBACK: 8,
     Status.CLOSED: 34,
@@ -690,6 +691,22 @@ class TicketSeeder:
             elif roll < 0.35:
                 plan.append((self._minutes(30, 360), self.reject_extension()))
         self._place(live, plan, anchor=(1, self._anchor_at(live, "reply", flavour, minimum=30)))
+
+    def suspend(self) -> Callable[[Live], Any]:
+        reason = self.rng.choice(
+            ("等待来电人提供购房合同和缴费凭证。", "已与来电人约定下周现场查看。", "等待来电人补充具体地址和照片。")
+        )
+        return lambda live: services.ticket_suspend(ticket_id=live.id, actor=self._actor_for(live), reason=reason)
+
+    def plan_suspended(self, live: Live) -> None:
+        right = self._department(live.request.department)
+        plan: Plan = [
+            (timedelta(), self.create()),
+            (self._gap_dispatch(live), self.dispatch(right, assisting=live.request.assisting)),
+            (self._gap_accept(live), self.accept()),
+            (self._minutes(60, 1440), self.suspend()),
+        ]
+        self._place(live, plan, anchor=(len(plan) - 1, self.now - self._minutes(60, 3 * 1440)))
 
     def plan_replied(self, live: Live) -> None:
         plan = self._handled(live)

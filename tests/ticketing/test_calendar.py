@@ -144,3 +144,58 @@ def test_the_most_specific_policy_wins(org):
     assert policy_for(appeal_type="help", urgency="normal", category=None).name == "默认时限"
     DeadlinePolicy.objects.update(is_active=False)
     assert policy_for(appeal_type="help", urgency="normal", category=None) is None
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "unit", "elapsed"),
+    [
+        # Across National Day 2026: Tue 29 Sep 09:00 to Mon 12 Oct 09:00 is 5 working days (Sat 10 Oct works).
+        (at(2026, 9, 29, 9), at(2026, 10, 12, 9), "working_days", dt.timedelta(days=5)),
+        # A weekend alone is no working time.
+        (at(2026, 3, 7, 8), at(2026, 3, 9), "working_days", dt.timedelta(0)),
+        # Working hours: Thursday 16:00 to Friday 10:00 is 1 h + 1 h.
+        (at(2026, 3, 5, 16), at(2026, 3, 6, 10), "working_hours", dt.timedelta(hours=2)),
+        # Minutes are clock time.
+        (at(2026, 10, 3, 2), at(2026, 10, 3, 2, 15), "minutes", dt.timedelta(minutes=15)),
+        # An end before the start is no time at all.
+        (at(2026, 3, 9), at(2026, 3, 2), "working_days", dt.timedelta(0)),
+    ],
+)
+def test_elapsed_working_time(start, end, unit, elapsed):
+    assert CAL.elapsed(start, end, unit) == elapsed
+
+
+@pytest.mark.parametrize("unit", ["working_days", "working_hours"])
+def test_add_time_undoes_elapsed(unit):
+    start = at(2026, 9, 30, 10, 30)
+    for end in (at(2026, 10, 9, 11), at(2026, 10, 10, 16), at(2026, 10, 12, 9, 45)):
+        assert CAL.add_time(start, CAL.elapsed(start, end, unit), unit) == end
+
+
+def test_a_suspended_ticket_gets_back_the_working_time_it_had_left(org):
+    ticket = make_ticket(org, Status.PENDING_DISPATCH)
+    with clock.frozen(at(2026, 9, 24, 9)):  # Thursday; reply due 5 working days later
+        services.ticket_dispatch(ticket_id=ticket.id, actor=org.dispatcher, lead_department_id=org.bureau.id)
+        services.ticket_accept(ticket_id=ticket.id, actor=org.handler)
+    ticket.refresh_from_db()
+    # Fri 25 Sep is Mid-Autumn and 1-7 Oct National Day: Thu 24, Mon 28, Tue 29, Wed 30, Thu 8 Oct.
+    assert ticket.reply_due_at == at(2026, 10, 9, 9)
+    with clock.frozen(at(2026, 9, 28, 9)):  # one working day used (Thu 09:00 to Mon 09:00)
+        services.ticket_suspend(ticket_id=ticket.id, actor=org.handler, reason="等待来电人提供材料")
+    with clock.frozen(at(2026, 10, 9, 9)):  # the citizen answers after National Day
+        ticket = services.ticket_resume(ticket_id=ticket.id, actor=org.handler, note="材料已补齐")
+    assert ticket.status == Status.ACCEPTED
+    assert ticket.paused_at is None
+    # Four working days were left: Fri 9, Sat 10 (a make-up working day), Mon 12, Tue 13.
+    assert ticket.reply_due_at == at(2026, 10, 14, 9)
+    resume = ticket.events.last()
+    assert resume.kind == "resume"
+    assert resume.data["reply_due_at"] == ticket.reply_due_at.isoformat()
+
+
+def test_a_suspended_ticket_gets_no_deadline_marks(org):
+    with clock.frozen(at(2026, 3, 2, 9)):
+        ticket = make_ticket(org, Status.SUSPENDED)
+    with clock.frozen(at(2026, 4, 30, 9)):  # long past every deadline
+        for deadline in ("accept", "return", "reply"):
+            assert services.ticket_mark_deadline(ticket_id=ticket.id, deadline=deadline, mark="overdue") is None

@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import Q
 
 from knowledge_base import search
 from knowledge_base.search import text as search_text
@@ -56,6 +57,19 @@ LOCAL_KINDS = frozenset(
 JURISDICTION_FALLBACK = (DepartmentKind.STREET_OFFICE, DepartmentKind.DISTRICT_GOVERNMENT)
 RESPONSIBILITY_MIN_MATCH = 0.25
 SHOWN_TICKETS = 3
+
+
+def returns_given_up() -> Q:
+    """Ticket events by which a department gave a ticket up: a return the centre approved, or a reassignment
+    straight from the return review. A refused return is not one: the centre held the matter to be theirs."""
+    return Q(kind=Transition.APPROVE_RETURN) | Q(kind=Transition.REASSIGN, from_status=Status.RETURN_PENDING)
+
+
+def returning_department(kind: str, data: object) -> int | None:
+    if not isinstance(data, dict):
+        return None
+    value = data.get("from_department") if kind == Transition.REASSIGN else data.get("department")
+    return value if isinstance(value, int) else None
 
 
 @dataclass(frozen=True)
@@ -204,11 +218,13 @@ def _similar_tickets(inp: RoutingInput, directory: Directory, *, exclude_ticket_
         )
     }
     returned: dict[int, set[int]] = defaultdict(set)
-    for ticket_id, data in TicketEvent.objects.filter(ticket_id__in=ids, kind=Transition.RETURN).values_list(
-        "ticket_id", "data"
+    for ticket_id, kind, data in (
+        TicketEvent.objects.filter(returns_given_up())
+        .filter(ticket_id__in=ids)
+        .values_list("ticket_id", "kind", "data")
     ):
-        department_id = (data or {}).get("department") or (data or {}).get("lead_department")
-        if isinstance(department_id, int):
+        department_id = returning_department(kind, data)
+        if department_id is not None:
             returned[ticket_id].add(department_id)
     best = max(hit.score for hit in hits)
     votes: dict[int, float] = defaultdict(float)

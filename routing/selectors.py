@@ -26,6 +26,7 @@ from ticketing.workflow import Status
 from . import policy, rules
 from .models import ProactiveAlert, RoutingDecision
 from .policy import RoutingResult
+from .recommend import returning_department, returns_given_up
 from .types import Recommendation, RoutingInput
 
 logger = logging.getLogger(__name__)
@@ -116,8 +117,8 @@ def route(
 def departments_that_returned(*, ticket_id: int) -> set[int]:
     from ticketing.models import TicketEvent
 
-    rows = TicketEvent.objects.filter(ticket_id=ticket_id, kind="return").values_list("data", flat=True)
-    return {int(data["department"]) for data in rows if isinstance(data, dict) and data.get("department")}
+    rows = TicketEvent.objects.filter(returns_given_up()).filter(ticket_id=ticket_id).values_list("kind", "data")
+    return {d for kind, data in rows if (d := returning_department(kind, data)) is not None}
 
 
 # ---------------------------------------------------------------------------------------------------------

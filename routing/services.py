@@ -337,7 +337,7 @@ def rule_set_enabled(*, rule_ids: Iterable[int], enabled: bool, actor: User) -> 
 
 CURSOR = "pending"
 # Ticket events after which a ticket waits for dispatch.
-ENTERS_QUEUE = ("created", "submit", "return")
+ENTERS_QUEUE = ("created", "submit", "approve_return")
 
 
 @dataclass

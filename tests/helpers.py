@@ -36,6 +36,8 @@ def transition_body(org, transition: Transition, *, into_ticket_id: int = 1) -> 
         Transition.DISPATCH: {"lead_department": org.bureau.id},
         Transition.ACCEPT: {},
         Transition.RETURN: {"reason": "不属于本单位职责。"},
+        Transition.APPROVE_RETURN: {"note": "同意退单。"},
+        Transition.REJECT_RETURN: {"reason": "属于本单位职责，请办理。"},
         Transition.REASSIGN: {"lead_department": org.other_bureau.id, "reason": "职责调整。"},
         Transition.REQUEST_EXTENSION: {"working_days": 3, "reason": "需要现场勘查。"},
         Transition.APPROVE_EXTENSION: {"note": "同意。"},
@@ -75,6 +77,8 @@ def make_ticket(org, status: Status = Status.PENDING_DISPATCH, *, department=Non
     ticket = services.ticket_dispatch(ticket_id=ticket.id, actor=org.dispatcher, lead_department_id=department.id)
     if status == Status.DISPATCHED:
         return ticket
+    if status == Status.RETURN_PENDING:
+        return services.ticket_return(ticket_id=ticket.id, actor=handler, reason="不属于本单位职责。")
     ticket = services.ticket_accept(ticket_id=ticket.id, actor=handler)
     if status == Status.ACCEPTED:
         return ticket

@@ -27,6 +27,7 @@ TRANSITIONS = frozenset(Transition.values)
 PUBLIC_STATUS = {
     Status.DRAFT: "受理中",
     Status.PENDING_DISPATCH: "已受理，等待转交",
+    Status.RETURN_PENDING: "办理中",
     Status.DISPATCHED: "办理中",
     Status.ACCEPTED: "办理中",
     Status.SUSPENDED: "办理中，等待您补充材料或约定时间",

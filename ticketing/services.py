@@ -601,6 +601,8 @@ def ticket_accept(*, ticket_id: int, actor: User) -> Ticket:
 
 @transaction.atomic
 def ticket_return(*, ticket_id: int, actor: User, reason: str) -> Ticket:
+    """The department asks to return the ticket ("not ours"); the centre reviews the return. Until it does,
+    the department still holds the ticket and its reply clock runs."""
     ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.RETURN, actor=actor)
     reason = _require_text(reason, field_name="reason", message="退单必须说明理由。")
     if ticket.return_due_at and clock.now() > ticket.return_due_at:
@@ -609,22 +611,61 @@ def ticket_return(*, ticket_id: int, actor: User, reason: str) -> Ticket:
             code="return_window_closed",
             extra={"return_due_at": ticket.return_due_at.isoformat()},
         )
-    previous = [ticket.lead_department_id, *ticket.assisting_departments.values_list("id", flat=True)]
-    department_id = ticket.lead_department_id
-    lapsed = _lapse_pending_extension(ticket, actor=actor, note="工单已退单，延期申请自动失效。")
-    for name, value in _CLEARED_DEADLINES.items():
-        setattr(ticket, name, value)
-    ticket.lead_department = None
-    ticket.assisting_departments.clear()
+    lapsed = _lapse_pending_extension(ticket, actor=actor, note="工单已申请退单，延期申请自动失效。")
     ticket.return_count += 1
     return _finish(
         ticket=ticket,
         transition=Transition.RETURN,
         to_status=to_status,
         actor=actor,
-        fields=["lead_department", "return_count", *_CLEARED_DEADLINES],
-        data={"department": department_id, "reason": reason, **_lapsed_data(lapsed)},
+        fields=["return_count"],
+        data={"department": ticket.lead_department_id, "reason": reason, **_lapsed_data(lapsed)},
+    )
+
+
+def _return_request(ticket: Ticket) -> dict[str, Any]:
+    event = ticket.events.filter(kind=Transition.RETURN).order_by("-id").first()
+    return event.data if event is not None else {}
+
+
+@transaction.atomic
+def ticket_approve_return(*, ticket_id: int, actor: User, note: str = "") -> Ticket:
+    """The centre agrees: the ticket leaves the department and waits for dispatch again."""
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.APPROVE_RETURN, actor=actor)
+    previous = [ticket.lead_department_id, *ticket.assisting_departments.values_list("id", flat=True)]
+    department_id = ticket.lead_department_id
+    request = _return_request(ticket)
+    for name, value in _CLEARED_DEADLINES.items():
+        setattr(ticket, name, value)
+    ticket.lead_department = None
+    ticket.assisting_departments.clear()
+    return _finish(
+        ticket=ticket,
+        transition=Transition.APPROVE_RETURN,
+        to_status=to_status,
+        actor=actor,
+        fields=["lead_department", *_CLEARED_DEADLINES],
+        data={"department": department_id, "reason": request.get("reason", ""), "note": note.strip()},
         extra_departments=[d for d in previous if d],
+    )
+
+
+@transaction.atomic
+def ticket_reject_return(*, ticket_id: int, actor: User, reason: str) -> Ticket:
+    """The centre refuses: the matter is the department's, which now holds it as accepted."""
+    ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.REJECT_RETURN, actor=actor)
+    reason = _require_text(reason, field_name="reason", message="驳回退单必须说明理由。")
+    fields = []
+    if ticket.accepted_at is None:
+        ticket.accepted_at = clock.now()
+        fields.append("accepted_at")
+    return _finish(
+        ticket=ticket,
+        transition=Transition.REJECT_RETURN,
+        to_status=to_status,
+        actor=actor,
+        fields=fields,
+        data={"department": ticket.lead_department_id, "reason": reason},
     )
 
 
@@ -1134,7 +1175,8 @@ def ticket_note_add(*, ticket_id: int, actor: User, text: str) -> TicketEvent:
 DEADLINES = {
     "accept": ({Status.DISPATCHED}, "accept_warning_at", "accept_due_at"),
     "return": ({Status.DISPATCHED, Status.ACCEPTED}, None, "return_due_at"),
-    "reply": ({Status.DISPATCHED, Status.ACCEPTED}, "reply_warning_at", "reply_due_at"),
+    # The reply clock keeps running while a return is reviewed: returning does not buy time.
+    "reply": ({Status.DISPATCHED, Status.ACCEPTED, Status.RETURN_PENDING}, "reply_warning_at", "reply_due_at"),
 }
 
 

@@ -15,6 +15,8 @@ from django.utils.translation import gettext_lazy as _
 class Status(models.TextChoices):
     DRAFT = "draft", _("受理中")
     PENDING_DISPATCH = "pending_dispatch", _("待派单")
+    # The department asked to return the ticket; the centre reviews the return.
+    RETURN_PENDING = "return_pending", _("退单待审核")
     DISPATCHED = "dispatched", _("已派单")
     ACCEPTED = "accepted", _("已签收")
     # Waiting on the citizen (materials, an on-site appointment): the reply clock is stopped.
@@ -33,6 +35,8 @@ class Transition(models.TextChoices):
     DISPATCH = "dispatch", _("派单")
     ACCEPT = "accept", _("签收")
     RETURN = "return", _("退单")
+    APPROVE_RETURN = "approve_return", _("同意退单")
+    REJECT_RETURN = "reject_return", _("驳回退单")
     REASSIGN = "reassign", _("改派")
     REQUEST_EXTENSION = "request_extension", _("申请延期")
     APPROVE_EXTENSION = "approve_extension", _("批准延期")
@@ -70,8 +74,16 @@ TABLE: dict[Transition, dict[Status, Status]] = {
     T.INSTANT_REPLY: {S.DRAFT: S.CLOSED, S.PENDING_DISPATCH: S.CLOSED},
     T.DISPATCH: {S.PENDING_DISPATCH: S.DISPATCHED},
     T.ACCEPT: {S.DISPATCHED: S.ACCEPTED},
-    T.RETURN: {S.DISPATCHED: S.PENDING_DISPATCH, S.ACCEPTED: S.PENDING_DISPATCH},
-    T.REASSIGN: {S.DISPATCHED: S.DISPATCHED, S.ACCEPTED: S.DISPATCHED, S.SUSPENDED: S.DISPATCHED},
+    T.RETURN: {S.DISPATCHED: S.RETURN_PENDING, S.ACCEPTED: S.RETURN_PENDING},
+    T.APPROVE_RETURN: {S.RETURN_PENDING: S.PENDING_DISPATCH},
+    # A refused return means the department keeps the matter: it counts as accepted.
+    T.REJECT_RETURN: {S.RETURN_PENDING: S.ACCEPTED},
+    T.REASSIGN: {
+        S.DISPATCHED: S.DISPATCHED,
+        S.ACCEPTED: S.DISPATCHED,
+        S.SUSPENDED: S.DISPATCHED,
+        S.RETURN_PENDING: S.DISPATCHED,
+    },
     T.REQUEST_EXTENSION: {S.ACCEPTED: S.ACCEPTED},
     T.APPROVE_EXTENSION: {S.ACCEPTED: S.ACCEPTED},
     T.REJECT_EXTENSION: {S.ACCEPTED: S.ACCEPTED},
@@ -87,6 +99,7 @@ TABLE: dict[Transition, dict[Status, Status]] = {
         S.PENDING_DISPATCH: S.MERGED,
         S.DISPATCHED: S.MERGED,
         S.ACCEPTED: S.MERGED,
+        S.RETURN_PENDING: S.MERGED,
     },
     T.TRANSFER: {S.DRAFT: S.TRANSFERRED, S.PENDING_DISPATCH: S.TRANSFERRED},
     T.CANCEL: {S.DRAFT: S.CANCELLED, S.PENDING_DISPATCH: S.CANCELLED},
@@ -98,6 +111,8 @@ SIDES: dict[Transition, Side] = {
     T.DISPATCH: Side.DISPATCH,
     T.ACCEPT: Side.DEPARTMENT,
     T.RETURN: Side.DEPARTMENT,
+    T.APPROVE_RETURN: Side.DISPATCH,
+    T.REJECT_RETURN: Side.DISPATCH,
     T.REASSIGN: Side.DISPATCH,
     T.REQUEST_EXTENSION: Side.DEPARTMENT,
     T.APPROVE_EXTENSION: Side.SUPERVISION,

@@ -226,6 +226,16 @@ SCENARIOS: dict[Transition, Scenario] = {
         lambda org, t: services.ticket_return(ticket_id=t.id, actor=org.handler, reason="不属于本单位职责"),
         departments=("bureau",),
     ),
+    Transition.APPROVE_RETURN: Scenario(
+        Status.RETURN_PENDING,
+        lambda org, t: services.ticket_approve_return(ticket_id=t.id, actor=org.dispatcher, note="同意"),
+        departments=("bureau",),
+    ),
+    Transition.REJECT_RETURN: Scenario(
+        Status.RETURN_PENDING,
+        lambda org, t: services.ticket_reject_return(ticket_id=t.id, actor=org.dispatcher, reason="属于本单位职责"),
+        departments=("bureau",),
+    ),
     Transition.REASSIGN: Scenario(
         Status.DISPATCHED,
         lambda org, t: services.ticket_reassign(

@@ -397,6 +397,7 @@ async def test_the_public_page_gets_public_steps_and_nothing_internal(org, conne
             ticket_id=ticket.id, actor=org.handler, working_days=3, reason=internal["extension"]
         )
         services.ticket_return(ticket_id=ticket.id, actor=org.handler, reason=internal["return"])
+        services.ticket_approve_return(ticket_id=ticket.id, actor=org.dispatcher, note=internal["return"])
         services.ticket_dispatch(ticket_id=ticket.id, actor=org.dispatcher, lead_department_id=org.bureau.id)
         services.ticket_accept(ticket_id=ticket.id, actor=org.handler)
         services.ticket_reassign(

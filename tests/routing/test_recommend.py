@@ -34,6 +34,7 @@ def returned_then_closed(org, *, returner, handler_department, **fields):  # typ
     """Dispatched to `returner`, which sends it back; then handled to the end by `handler_department`."""
     ticket = make_ticket(org, Status.DISPATCHED, department=returner, **fields)
     services.ticket_return(ticket_id=ticket.id, actor=org.handler_for(returner), reason="不属于本单位职责。")
+    services.ticket_approve_return(ticket_id=ticket.id, actor=org.dispatcher)
     services.ticket_dispatch(ticket_id=ticket.id, actor=org.dispatcher, lead_department_id=handler_department.id)
     handler = org.handler_for(handler_department)
     services.ticket_accept(ticket_id=ticket.id, actor=handler)

@@ -177,6 +177,7 @@ def test_a_department_that_returned_the_ticket_is_not_dispatched_to_again(org, r
     recommend((org.bureau.id, 0.95), (org.other_bureau.id, 0.9))
     ticket = make_ticket(org, Status.DISPATCHED, content="暖气不热")
     ticketing.ticket_return(ticket_id=ticket.id, actor=org.handler, reason="不属于本单位职责")
+    ticketing.ticket_approve_return(ticket_id=ticket.id, actor=org.dispatcher)
 
     decision = services.route_ticket(ticket_id=ticket.id, actor=org.dispatcher)
     assert decision.outcome == Outcome.AUTO_DISPATCHED and decision.lead_department_id == org.other_bureau.id
@@ -325,8 +326,10 @@ def test_route_pending_routes_tickets_that_entered_the_queue_once(org, recommend
 
     ticketing.ticket_submit(ticket_id=draft.id, actor=org.agent)
     ticketing.ticket_return(ticket_id=pending.id, actor=org.other_handler, reason="不属于本单位职责")
+    assert services.route_pending().routed == 1  # only the submitted draft: the return is still reviewed
+    ticketing.ticket_approve_return(ticket_id=pending.id, actor=org.dispatcher)
     report = services.route_pending()
-    assert report.routed == 2
+    assert report.routed == 1
     # The returned ticket is not sent back to the department that returned it.
     decision = RoutingDecision.objects.filter(ticket_id=pending.id).first()
     assert decision is not None and decision.outcome == Outcome.MANUAL

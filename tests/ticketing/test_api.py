@@ -471,13 +471,21 @@ def test_closing_a_dissatisfied_callback_is_refused(org, api_as):
     assert ticket.status == Status.CALLBACK
 
 
-def test_a_return_by_the_handler_answers_202_with_the_bare_ticket(org, api_as):
+def test_a_return_waits_for_review_and_an_approved_one_leaves_the_department(org, api_as):
     ticket = make_ticket(org, Status.ACCEPTED)
 
     response = _transition(api_as(org.handler), ticket.id, "return", {"reason": "不属于本单位职责。"})
 
-    assert response.status_code == 202
-    assert response.json() == {"id": ticket.id, "number": ticket.number, "status": Status.PENDING_DISPATCH}
+    assert response.status_code == 200
+    assert response.json()["status"] == Status.RETURN_PENDING
+    assert response.json()["lead_department"]["id"] == org.bureau.id
+    # The department may not decide its own return.
+    refused = _transition(api_as(org.handler), ticket.id, "approve_return", {})
+    assert refused.status_code == 403
+
+    response = _transition(api_as(org.dispatcher), ticket.id, "approve_return", {"note": "同意，另行派单。"})
+
+    assert response.status_code == 200
     assert api_as(org.handler).get(f"{TICKETS}{ticket.id}/").status_code == 404
     seen_by_dispatcher = api_as(org.dispatcher).get(f"{TICKETS}{ticket.id}/").json()
     assert seen_by_dispatcher["status"] == Status.PENDING_DISPATCH
@@ -487,7 +495,20 @@ def test_a_return_by_the_handler_answers_202_with_the_bare_ticket(org, api_as):
         "lead_department": None,
         "department": org.bureau.id,
         "reason": "不属于本单位职责。",
+        "note": "同意，另行派单。",
     }
+
+
+def test_a_refused_return_leaves_the_ticket_accepted_by_the_department(org, api_as):
+    ticket = make_ticket(org, Status.RETURN_PENDING)
+
+    response = _transition(api_as(org.dispatcher), ticket.id, "reject_return", {"reason": "属于本单位职责。"})
+
+    assert response.status_code == 200
+    assert response.json()["status"] == Status.ACCEPTED
+    ticket.refresh_from_db()
+    assert ticket.accepted_at is not None
+    assert ticket.lead_department_id == org.bureau.id
 
 
 def test_a_transition_the_actor_still_sees_answers_200_with_the_detail(org, api_as):

@@ -31,6 +31,8 @@ TRANSITION_INPUTS: dict[Transition, type[serializers.Serializer]] = {
     Transition.DISPATCH: s.DispatchInput,
     Transition.ACCEPT: s.EmptyInput,
     Transition.RETURN: s.ReasonInput,
+    Transition.APPROVE_RETURN: s.NoteInput,
+    Transition.REJECT_RETURN: s.ReasonInput,
     Transition.REASSIGN: s.ReassignInput,
     Transition.REQUEST_EXTENSION: s.ExtensionRequestInput,
     Transition.APPROVE_EXTENSION: s.NoteInput,

@@ -106,6 +106,7 @@ OTHER_UNITS_USER = DemoUser("units", "demo-units-2026", Role.DEPARTMENT_HANDLER,
 STATUS_WEIGHTS: dict[Status, int] = {
     Status.DRAFT: 3,
     Status.PENDING_DISPATCH: 10,
+    Status.RETURN_PENDING: 2,
     Status.DISPATCHED: 12,
     Status.ACCEPTED: 14,
     Status.SUSPENDED: 2,
@@ -532,6 +533,12 @@ class TicketSeeder:
                 actor=self._actor_for(live),
                 reason=f"经核实，该诉求不属于本单位职责范围，建议由{right.name}办理。",
             )
+
+        return act
+
+    def approve_return(self) -> Callable[[Live], Any]:
+        def act(live: Live) -> None:
+            services.ticket_approve_return(ticket_id=live.id, actor=self.dispatcher, note="同意退单，重新派单。")
             live.department_id = None
 
         return act
@@ -644,6 +651,7 @@ class TicketSeeder:
                 (timedelta(), self.create()),
                 (self._gap_dispatch(live), self.dispatch(wrong)),
                 (self._gap_return(live), self.return_(right)),
+                (self._minutes(5, 60), self.approve_return()),
             ]
             self._place(live, plan, anchor=(2, self.now - self._minutes(10, 1440)))
         elif roll < 0.4:
@@ -651,6 +659,15 @@ class TicketSeeder:
             self._place(live, plan, anchor=(1, self.now - self._minutes(5, 1440)))
         else:
             self._place(live, [(timedelta(), self.create())], anchor=(0, self.now - self._minutes(5, 2 * 1440)))
+
+    def plan_return_pending(self, live: Live) -> None:
+        wrong, right = self._wrong_department(live), self._department(live.request.department)
+        plan: Plan = [
+            (timedelta(), self.create()),
+            (self._gap_dispatch(live), self.dispatch(wrong)),
+            (self._gap_return(live), self.return_(right)),
+        ]
+        self._place(live, plan, anchor=(len(plan) - 1, self.now - self._minutes(10, 600)))
 
     def plan_dispatched(self, live: Live) -> None:
         right = self._department(live.request.department)
@@ -741,6 +758,7 @@ class TicketSeeder:
                 (timedelta(), self.create()),
                 (self._gap_dispatch(live), self.dispatch(self._wrong_department(live))),
                 (self._gap_return(live), self.return_(right)),
+                (self._minutes(5, 60), self.approve_return()),
                 (self._minutes(10, 180), self.dispatch(right, assisting=live.request.assisting)),
                 (self._gap_accept(live), self.accept()),
                 (self._gap_reply(live), self.reply(live)),

@@ -29,6 +29,12 @@ if settings.SEARCH_SYNC_IN_PROCESS_SECONDS > 0:
 
     background.start(interval=settings.SEARCH_SYNC_IN_PROCESS_SECONDS)
 
+if settings.SLA_SWEEP_IN_PROCESS_SECONDS > 0:
+    # One-machine sites: deadlines are marked and escalated without a separate `run_sla_monitor` service.
+    from ticketing import sla_background
+
+    sla_background.start(interval=settings.SLA_SWEEP_IN_PROCESS_SECONDS)
+
 if settings.ASR_WARM_AT_START:
     from telephony.speech import warm_in_background
 

@@ -22,7 +22,7 @@ from django.conf import settings
 
 from hotline.errors import ApplicationError
 
-from . import audiosocket, prompts, services, speech, voice
+from . import audiosocket, callback, prompts, services, speech, voice
 from .audiosocket import AudioSocketError
 from .models import Call, Door
 from .pipeline import CallPipeline
@@ -141,12 +141,20 @@ class AudioSocketServer:
 
         player = voice.PromptPlayer(call_id=call.id, sample_rate=audiosocket.SAMPLE_RATE, send=send)
         player.start()
-        if self.play_greeting:
+
+        async def hang_up() -> None:
+            writer.write(audiosocket.encode_hangup())
+            await writer.drain()
+            writer.close()  # Asterisk hangs up on the frame; closing ends the read loop either way
+
+        # A call the automated callback placed (its UUID names the task) hears the callback dialogue.
+        session = await callback.attach(call, pipeline=pipeline, player=player, hang_up=hang_up)
+        if session is None and self.play_greeting:
             player.say(voice.Prompt("greeting", prompts.greeting(line)))
         reason = "server_error"
         cancelled = False
         try:
-            reason = await self._receive(call, pipeline, player, reader, idle=idle)
+            reason = await self._receive(call, pipeline, player, reader, idle=idle, session=session)
         except asyncio.CancelledError:
             reason = "server_shutdown"
             cancelled = True
@@ -154,6 +162,8 @@ class AudioSocketServer:
             logger.exception("audiosocket: call %s failed", call_uuid)
         finally:
             await player.close()
+            if session is not None:
+                await session.close()
             log = logger.info if reason in ("hangup", "server_shutdown") else logger.warning
             log("audiosocket: call %s closing: %s", call_uuid, reason)
             try:
@@ -171,6 +181,7 @@ class AudioSocketServer:
         reader: asyncio.StreamReader,
         *,
         idle: float,
+        session: callback.VoiceCallbackSession | None = None,
     ) -> str:
         """Feed frames to the pipeline and keys to the menu until the call ends; returns the reason it ended."""
         received_bytes = 0
@@ -190,6 +201,9 @@ class AudioSocketServer:
                     await sync_to_async(services.call_dtmf_add)(
                         call_id=call.id, digit=digit, at_ms=received_bytes // BYTES_PER_MS
                     )
+                    if session is not None:
+                        await session.press(digit)
+                        continue
                     for prompt in await sync_to_async(menu.press)(digit):
                         player.say(prompt, interrupt=True)
                 case audiosocket.Hangup():

@@ -34,7 +34,7 @@ from hotline.realtime.consumers import (
     check_origin_and_auth,
 )
 
-from . import prompts, selectors, services, speech, voice
+from . import callback, prompts, selectors, services, speech, voice
 from .models import Call, Door
 from .pipeline import CallPipeline
 
@@ -79,6 +79,7 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         self.pipeline: CallPipeline | None = None
         self.player: voice.PromptPlayer | None = None
         self.menu = voice.VoiceMenu(voice.public_status)
+        self.callback: callback.VoiceCallbackSession | None = None
         self.finished = False
         # Accept first: a close code is only delivered on an accepted socket.
         await self.accept()
@@ -92,6 +93,9 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         player = getattr(self, "player", None)
         if player is not None:
             await player.close()
+        session = getattr(self, "callback", None)
+        if session is not None:
+            await session.close()
         pipeline = getattr(self, "pipeline", None)
         if pipeline is not None:
             await pipeline.close(reason="disconnected")
@@ -143,7 +147,10 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps({"type": "started", "call": call.id}))
         self.player = voice.PromptPlayer(call_id=call.id, sample_rate=call.sample_rate, send=self._play)
         self.player.start()
-        self.player.say(voice.Prompt("greeting", prompts.greeting(call.hotline_line)))
+        # A call the automated callback placed hears the callback dialogue instead of the greeting.
+        self.callback = await callback.attach(call, pipeline=self.pipeline, player=self.player, hang_up=self._stop)
+        if self.callback is None:
+            self.player.say(voice.Prompt("greeting", prompts.greeting(call.hotline_line)))
 
     async def _play(self, frame: bytes) -> None:
         if self.finished:
@@ -160,6 +167,9 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         recorder = self.pipeline.recorder
         at_ms = recorder.duration_ms if recorder is not None else 0
         await database_sync_to_async(services.call_dtmf_add)(call_id=call.id, digit=digit, at_ms=at_ms)
+        if self.callback is not None:
+            await self.callback.press(digit)
+            return
         assert self.player is not None
         for prompt in await database_sync_to_async(self.menu.press)(digit):
             self.player.say(prompt, interrupt=True)
@@ -174,8 +184,12 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
 
     async def _stop(self) -> None:
         assert self.pipeline is not None
+        if self.finished:
+            return  # the callback hung up after the caller had already stopped
         if self.player is not None:
             await self.player.close()
+        if self.callback is not None:
+            await self.callback.close()
         await self.pipeline.close(reason="stop")
         self.finished = True
         await self.send(text_data=json.dumps({"type": "stopped", "call": self.pipeline.call.id}))
@@ -189,6 +203,8 @@ class AudioStreamConsumer(AsyncWebsocketConsumer):
         self.finished = True
         if self.player is not None:
             await self.player.close()
+        if self.callback is not None:
+            await self.callback.close()
         if self.pipeline is not None:
             logger.info("audio websocket: call %s closed: %s", self.pipeline.call.call_uuid, code)
             await self.pipeline.close(reason=end_reason or code)

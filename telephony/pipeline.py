@@ -17,7 +17,7 @@ of these is logged and never breaks the call or its transcript.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -71,6 +71,8 @@ class CallPipeline:
         self._chunks: asyncio.Queue[bytes] = asyncio.Queue()
         self._decoder: asyncio.Task[None] | None = None
         self.live_failed = False
+        # Told every final segment's text (the automated callback listens for the answer in it).
+        self.on_final: Callable[[str], Awaitable[None]] | None = None
         chunk_ms = max(int(getattr(settings, "ASR_CHUNK_MS", 200)), 20)
         self._chunk_bytes = call.sample_rate * speech.SAMPLE_WIDTH * chunk_ms // 1000
 
@@ -135,6 +137,11 @@ class CallPipeline:
                 )
                 await self._check_emergency(result.text)
                 self._schedule_fill()
+                if self.on_final is not None:
+                    try:
+                        await self.on_final(result.text)
+                    except Exception:
+                        logger.exception("call %s: the final-text listener failed", self.call.call_uuid)
             else:
                 await sync_to_async(services.call_partial)(
                     call_id=self.call.id, text=result.text, audio_ms=result.audio_ms

@@ -11,9 +11,11 @@ from .models import (
     Category,
     DeadlinePolicy,
     Department,
+    EscalationStep,
     ExtensionRequest,
     Region,
     ResponsibilityItem,
+    SupervisionOrder,
     Ticket,
     TicketEvent,
     User,
@@ -137,3 +139,26 @@ class TicketAdmin(ReadOnlyAdmin):
 class ExtensionRequestAdmin(ReadOnlyAdmin):
     list_display = ["ticket", "department", "working_days", "status", "created_at"]
     list_filter = ["status"]
+
+
+@admin.register(EscalationStep)
+class EscalationStepAdmin(admin.ModelAdmin):
+    """The escalation ladder. A step already taken for a ticket is not taken again for the same deadline,
+    even if its offset changes; switch a step off rather than delete it (its escalations refer to it)."""
+
+    list_display = ["name", "deadline", "after_working_days", "action", "is_active"]
+    list_editable = ["is_active"]
+    list_filter = ["deadline", "action", "is_active"]
+    ordering = ["deadline", "after_working_days", "id"]
+
+
+@admin.register(SupervisionOrder)
+class SupervisionOrderAdmin(ReadOnlyAdmin):
+    """Supervision orders are issued, answered, closed and escalated through the API, so the trail stays
+    complete; here they are only looked at."""
+
+    list_display = ["id", "ticket", "department", "level", "formal_notice", "status", "issued_at", "due_at"]
+    list_filter = ["status", "level", "formal_notice"]
+    search_fields = ["ticket__number"]
+    date_hierarchy = "issued_at"
+    list_select_related = ["ticket", "department"]

@@ -54,9 +54,11 @@ class Deadlines:
     reply_warning_at: datetime
 
 
-def warning_at(start: datetime, due: datetime, percent: int) -> datetime:
-    # The warning falls at the given share of the clock time between start and deadline.
-    return start + (due - start) * percent / 100
+def warning_at(start: datetime, due: datetime, percent: int, *, calendar: WorkingCalendar, unit: str) -> datetime:
+    """The warning falls when `percent` of the working time between start and deadline has passed, so it
+    lands in working time (a warning at 03:00 on a Sunday reaches nobody)."""
+    span = calendar.elapsed(start, due, unit)
+    return calendar.add_time(start, span * percent / 100, unit)
 
 
 def deadlines_from(*, policy: DeadlinePolicy, start: datetime, calendar: WorkingCalendar) -> Deadlines:
@@ -64,8 +66,12 @@ def deadlines_from(*, policy: DeadlinePolicy, start: datetime, calendar: Working
     reply_due = calendar.add(start, policy.reply_within, policy.reply_unit)
     return Deadlines(
         accept_due_at=accept_due,
-        accept_warning_at=warning_at(start, accept_due, policy.warning_percent),
+        accept_warning_at=warning_at(
+            start, accept_due, policy.warning_percent, calendar=calendar, unit=policy.accept_unit
+        ),
         return_due_at=calendar.add(start, policy.return_within, policy.return_unit),
         reply_due_at=reply_due,
-        reply_warning_at=warning_at(start, reply_due, policy.warning_percent),
+        reply_warning_at=warning_at(
+            start, reply_due, policy.warning_percent, calendar=calendar, unit=policy.reply_unit
+        ),
     )

@@ -54,6 +54,8 @@ from .models import (
     ReplyResult,
     Role,
     Satisfaction,
+    SupervisionOrder,
+    SupervisionStatus,
     Ticket,
     TicketAttachment,
     TicketEvent,
@@ -153,9 +155,15 @@ def _lock_visible(*, ticket_id: int, actor: User) -> Ticket:
     return ticket
 
 
-def _begin(*, ticket_id: int, transition: Transition, actor: User) -> tuple[Ticket, Status]:
-    ticket = _lock_visible(ticket_id=ticket_id, actor=actor)
-    if not _may_act(actor, SIDES[transition], ticket):
+def _begin(*, ticket_id: int, transition: Transition, actor: User | None) -> tuple[Ticket, Status]:
+    if actor is None:
+        # The system (the citizen's own rating, the automated callback): its caller established the right.
+        ticket = Ticket.objects.select_for_update().filter(pk=ticket_id).first()
+        if ticket is None:
+            raise NotFound("工单不存在。")
+    else:
+        ticket = _lock_visible(ticket_id=ticket_id, actor=actor)
+    if actor is not None and not _may_act(actor, SIDES[transition], ticket):
         raise NotPermitted(
             f"您的角色或所属单位不能对该工单执行「{transition.label}」。",
             extra={"transition": transition.value},
@@ -209,7 +217,7 @@ def _finish(
     ticket: Ticket,
     transition: Transition,
     to_status: Status,
-    actor: User,
+    actor: User | None,
     fields: Sequence[str] = (),
     data: dict[str, Any] | None = None,
     extra_departments: Iterable[int] = (),
@@ -635,6 +643,7 @@ def ticket_approve_return(*, ticket_id: int, actor: User, note: str = "") -> Tic
     previous = [ticket.lead_department_id, *ticket.assisting_departments.values_list("id", flat=True)]
     department_id = ticket.lead_department_id
     request = _return_request(ticket)
+    ended = _end_supervision(ticket, actor=actor)
     for name, value in _CLEARED_DEADLINES.items():
         setattr(ticket, name, value)
     ticket.lead_department = None
@@ -645,7 +654,12 @@ def ticket_approve_return(*, ticket_id: int, actor: User, note: str = "") -> Tic
         to_status=to_status,
         actor=actor,
         fields=["lead_department", *_CLEARED_DEADLINES],
-        data={"department": department_id, "reason": request.get("reason", ""), "note": note.strip()},
+        data={
+            "department": department_id,
+            "reason": request.get("reason", ""),
+            "note": note.strip(),
+            **({"ended_orders": ended} if ended else {}),
+        },
         extra_departments=[d for d in previous if d],
     )
 
@@ -683,6 +697,7 @@ def ticket_reassign(
     previous = [ticket.lead_department_id, *ticket.assisting_departments.values_list("id", flat=True)]
     from_department = ticket.lead_department_id
     lapsed = _lapse_pending_extension(ticket, actor=actor, note="工单已改派，延期申请自动失效。")
+    ended = _end_supervision(ticket, actor=actor)
     ticket.accepted_at = None
     ticket.paused_at = None
     ticket.handling_unit = None
@@ -695,7 +710,13 @@ def ticket_reassign(
         to_status=to_status,
         actor=actor,
         fields=[*fields, "accepted_at", "paused_at", "handling_unit"],
-        data={**data, "from_department": from_department, "reason": reason, **_lapsed_data(lapsed)},
+        data={
+            **data,
+            "from_department": from_department,
+            "reason": reason,
+            **_lapsed_data(lapsed),
+            **({"ended_orders": ended} if ended else {}),
+        },
         extra_departments=[d for d in previous if d],
     )
 
@@ -743,6 +764,21 @@ def _lapse_pending_extension(ticket: Ticket, *, actor: User, note: str) -> int |
     return request.id
 
 
+def _end_supervision(ticket: Ticket, *, actor: User) -> list[int]:
+    """Supervision orders are addressed to the department that held the ticket; they end when it leaves.
+    The transition's own event records which (`ended_orders`); the new department starts with a clean slate."""
+    orders = list(
+        SupervisionOrder.objects.select_for_update()
+        .filter(ticket=ticket, status__in=[SupervisionStatus.OPEN, SupervisionStatus.ANSWERED])
+        .values_list("id", flat=True)
+    )
+    if orders:
+        SupervisionOrder.objects.filter(id__in=orders).update(
+            status=SupervisionStatus.CLOSED, closed_by=actor, closed_at=clock.now()
+        )
+    return orders
+
+
 def _lapsed_data(extension_id: int | None) -> dict[str, int]:
     return {"lapsed_extension": extension_id} if extension_id is not None else {}
 
@@ -772,7 +808,10 @@ def ticket_approve_extension(*, ticket_id: int, actor: User, note: str = "") -> 
     ticket.reply_due_at = calendar.add(base, request.working_days, "working_days")
     start = ticket.dispatched_at or clock.now()
     percent = ticket.deadline_policy.warning_percent if ticket.deadline_policy else 80
-    ticket.reply_warning_at = deadline_rules.warning_at(start, ticket.reply_due_at, percent)
+    unit = ticket.deadline_policy.reply_unit if ticket.deadline_policy else "working_days"
+    ticket.reply_warning_at = deadline_rules.warning_at(
+        start, ticket.reply_due_at, percent, calendar=calendar, unit=unit
+    )
     ticket.extension_count += 1
     return _finish(
         ticket=ticket,
@@ -831,7 +870,9 @@ def ticket_resume(*, ticket_id: int, actor: User, note: str = "") -> Ticket:
     fields = ["paused_at"]
     for due_field in ("reply_due_at", "reply_warning_at"):
         due = getattr(ticket, due_field)
-        if due is None:
+        # A time already past at the pause stays where it was: it has been marked and escalated from, and
+        # moving it would start the escalation ladder over.
+        if due is None or due <= paused_at:
             continue
         left = calendar.elapsed(paused_at, due, unit)
         setattr(ticket, due_field, calendar.add_time(now, left, unit))
@@ -875,13 +916,21 @@ def ticket_reply(*, ticket_id: int, actor: User, reply_text: str, result: str) -
 @transaction.atomic
 def ticket_approve_reply(*, ticket_id: int, actor: User) -> Ticket:
     ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.APPROVE_REPLY, actor=actor)
+    from .callbacks import callback_open  # built on this module's helpers
+
+    callback = callback_open(ticket=ticket)
     # The approved reply is what the citizen is told; the trail keeps it as it was approved.
     return _finish(
         ticket=ticket,
         transition=Transition.APPROVE_REPLY,
         to_status=to_status,
         actor=actor,
-        data={"department": ticket.lead_department_id, "reply_text": ticket.reply_text, "result": ticket.reply_result},
+        data={
+            "department": ticket.lead_department_id,
+            "reply_text": ticket.reply_text,
+            "result": ticket.reply_result,
+            "callback": {"task": callback.id, "method": callback.method},
+        },
     )
 
 
@@ -901,9 +950,13 @@ def ticket_reject_reply(*, ticket_id: int, actor: User, reason: str) -> Ticket:
 
 
 @transaction.atomic
-def ticket_close(*, ticket_id: int, actor: User, satisfaction: str | None, comment: str = "") -> Ticket:
-    """The callback's outcome when the citizen is satisfied (or cannot be reached: satisfaction None)."""
+def ticket_close(*, ticket_id: int, actor: User | None, satisfaction: str | None, comment: str = "") -> Ticket:
+    """The callback's outcome when the citizen is satisfied (or cannot be reached: satisfaction None).
+    Actor None: the system (the citizen's rating online, the automated callback)."""
     ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.CLOSE, actor=actor)
+    from .callbacks import callback_settle
+
+    callback_settle(ticket=ticket, actor=actor)
     if satisfaction not in (None, Satisfaction.SATISFIED, Satisfaction.FAIRLY_SATISFIED):
         raise ApplicationError(
             "不满意的工单应执行「不满意重办」。", code="dissatisfied_needs_reopen", extra={"field": "satisfaction"}
@@ -922,9 +975,13 @@ def ticket_close(*, ticket_id: int, actor: User, satisfaction: str | None, comme
 
 
 @transaction.atomic
-def ticket_reopen(*, ticket_id: int, actor: User, comment: str) -> Ticket:
-    """Dissatisfied at callback: back to the same lead department with fresh deadlines."""
+def ticket_reopen(*, ticket_id: int, actor: User | None, comment: str) -> Ticket:
+    """Dissatisfied at callback: back to the same lead department with fresh deadlines. Actor None: the
+    system (the citizen's rating online, the automated callback)."""
     ticket, to_status = _begin(ticket_id=ticket_id, transition=Transition.REOPEN, actor=actor)
+    from .callbacks import callback_settle
+
+    callback_settle(ticket=ticket, actor=actor)
     comment = _require_text(comment, field_name="comment", message="请记录群众不满意的原因。")
     if ticket.lead_department_id is None:
         raise ApplicationError("工单没有主办单位，无法重办。", code="no_lead_department")

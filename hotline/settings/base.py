@@ -95,6 +95,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock when a transaction starts, so two writers queue on the busy timeout
     # instead of one failing when it upgrades a read lock.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # PostgreSQL's JIT compiles the board's period queries for longer than they run (0.8-1.1 s of 1.4-1.9 s
+    # at a million tickets, bench/scale.py); nothing here is a long analytic query that would gain from it.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "ticketing.User"
@@ -171,6 +175,9 @@ SPECTACULAR_SETTINGS = {
         "TicketStatusEnum": "ticketing.workflow.Status",
         "ReplyResultEnum": "ticketing.models.ReplyResult",
         "ExternalTargetEnum": "ticketing.models.ExternalTarget",
+        "RegionLevelEnum": "ticketing.models.RegionLevel",
+        "SupervisionLevelEnum": "ticketing.models.SupervisionLevel",
+        "SupervisionStatusEnum": "ticketing.models.SupervisionStatus",
         "ArticleKindEnum": "knowledge_base.models.ArticleKind",
         "ArticleStatusEnum": "knowledge_base.models.ArticleStatus",
         "ArticleVersionStatusEnum": "knowledge_base.models.VersionStatus",
@@ -191,6 +198,13 @@ HOTLINE_LINES = env_list("HOTLINE_LINES", ["12345", "8890"])
 
 # Working hours on a working day, for deadlines counted in working hours (local time, Asia/Shanghai).
 HOTLINE_WORKING_HOURS = [("09:00", "12:00"), ("13:00", "17:00")]
+
+# Working days a department has to answer a supervision order issued by the escalation ladder
+# (`manage.py run_sla_monitor`) or escalated to a higher level.
+SLA_SUPERVISION_DUE_WORKING_DAYS = int(os.environ.get("SLA_SUPERVISION_DUE_WORKING_DAYS", "2"))
+# The web process also sweeps deadlines every this many seconds (0: off), so `make run` needs no separate
+# `run_sla_monitor`; sites that run the command as a service may turn it off.
+SLA_SWEEP_IN_PROCESS_SECONDS = float(os.environ.get("SLA_SWEEP_IN_PROCESS_SECONDS", "30"))
 
 # Ticket attachments: size limit and the types departments and agents may upload (stored under MEDIA_ROOT,
 # served only through the ticket API to those who may see the ticket).
@@ -334,3 +348,41 @@ ROUTING_CLUSTER_MIN_TICKETS = 3
 ROUTING_CLUSTER_DAYS = 7
 # Duplicates of one place: the Dice coefficient of the two texts' words must reach this.
 ROUTING_DUPLICATE_MIN_SIMILARITY = 0.3
+
+# Callback (回访) after a reply: who makes it by default ("agent": the agents' list; "voice": the automated
+# caller, `manage.py run_voice_callbacks`), within how many working days, and after how many calls nobody
+# answered the ticket closes as unreachable.
+CALLBACK_DEFAULT_METHOD = os.environ.get("CALLBACK_DEFAULT_METHOD", "agent")
+CALLBACK_DUE_WORKING_DAYS = int(os.environ.get("CALLBACK_DUE_WORKING_DAYS", "2"))
+CALLBACK_MAX_ATTEMPTS = int(os.environ.get("CALLBACK_MAX_ATTEMPTS", "3"))
+# The automated caller: Asterisk's AMI (tcp://user:secret@host:5038), the channel each number is dialled on,
+# the dialplan context that hands the answered call to our AudioSocket door (see docs/callbacks.md), how long
+# it rings, the hours (local time) it may call citizens, how long before an unanswered task is dialled again,
+# how long a call may stay unconfirmed before it counts as unanswered, how long the callee has to answer the
+# question, and how many calls it places at once.
+CALLBACK_AMI_URL = os.environ.get("CALLBACK_AMI_URL", "")
+CALLBACK_DIAL = os.environ.get("CALLBACK_DIAL", "PJSIP/{number}@carrier")
+CALLBACK_CONTEXT = os.environ.get("CALLBACK_CONTEXT", "hotline-callback")
+CALLBACK_RING_SECONDS = int(os.environ.get("CALLBACK_RING_SECONDS", "30"))
+CALLBACK_VOICE_HOURS = ("09:00", "20:00")
+CALLBACK_VOICE_RETRY_MINUTES = int(os.environ.get("CALLBACK_VOICE_RETRY_MINUTES", "120"))
+CALLBACK_VOICE_CALL_TIMEOUT_SECONDS = 300
+CALLBACK_VOICE_ANSWER_SECONDS = 8.0
+CALLBACK_VOICE_CONCURRENCY = int(os.environ.get("CALLBACK_VOICE_CONCURRENCY", "4"))
+# The citizens' rating (POST /api/v1/public/tickets/{number}/rating/) per client address and per ticket: a
+# wrong query code costs as much as a right one, so guessing six digits takes years.
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(  # type: ignore[attr-defined]
+    {"public_rating": os.environ.get("PUBLIC_RATING_RATE", "10/hour"), "public_rating_ticket": "30/day"}
+)
+
+# Department ranking on the supervisor board and in /api/v1/measures/ranking/: the weights of the three rates
+# (response, resolution, satisfaction) in the score; a rate a department has no data for shares its weight
+# with the others (docs/measures.md).
+HOTLINE_RANKING_WEIGHTS: dict[str, float] = {"response": 30, "resolution": 35, "satisfaction": 35}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(  # type: ignore[attr-defined]
+    {
+        "CallbackStatusEnum": "ticketing.models.CallbackStatus",
+        "CallbackMethodEnum": "ticketing.models.CallbackMethod",
+        "SatisfactionEnum": "ticketing.models.Satisfaction",
+    }
+)

@@ -13,5 +13,6 @@ ASR_WARM_AT_START = False
 ROUTING_MODEL_PATH = BASE_DIR / "var" / "test-no-routing-model.json"  # noqa: F405
 # Tests call search.sync() where they need it; no background thread.
 SEARCH_SYNC_IN_PROCESS_SECONDS = 0.0
+SLA_SWEEP_IN_PROCESS_SECONDS = 0.0
 # No recognizers seasoned with spoken prompts when a door command starts in a test.
 ASR_SEASONED_RECOGNIZERS = 0

@@ -29,7 +29,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from hotline import clock
-from ticketing.models import EVENT_CONTACT_VIEWED, EVENT_DEADLINE, EVENT_NOTE
+from ticketing import models as ticket_models
 from ticketing.selectors import ticket_events_missed
 
 from . import documents as search_documents
@@ -40,8 +40,26 @@ from .types import DocType, SearchUnavailable
 logger = logging.getLogger(__name__)
 
 TICKET_CURSOR = "ticket_events"
-# Ticket events that change nothing a ticket's document holds.
-QUIET_EVENT_KINDS = frozenset({EVENT_CONTACT_VIEWED, EVENT_NOTE, EVENT_DEADLINE})
+# Ticket events that change nothing a ticket's document holds (text, category, region, departments, state):
+# the deadline sweeper and supervision write many of these, and none should cost a reindex.
+QUIET_EVENT_KINDS = frozenset(
+    {
+        ticket_models.EVENT_CONTACT_VIEWED,
+        ticket_models.EVENT_NOTE,
+        ticket_models.EVENT_DEADLINE,
+        ticket_models.EVENT_HANDED_TO_UNIT,
+        ticket_models.EVENT_ASSISTING_REPLY,
+        ticket_models.EVENT_ATTACHMENT,
+        ticket_models.EVENT_CALLBACK,
+        ticket_models.EVENT_ESCALATION,
+        ticket_models.EVENT_URGED,
+        ticket_models.EVENT_SUPERVISION_ISSUED,
+        ticket_models.EVENT_SUPERVISION_RESPONDED,
+        ticket_models.EVENT_SUPERVISION_CLOSED,
+        ticket_models.EVENT_SUPERVISION_ESCALATED,
+        ticket_models.EVENT_SUPERVISION_OVERDUE,
+    }
+)
 BATCH = 500
 
 _local = threading.local()

@@ -1,0 +1,313 @@
+"""Serializers of the handling endpoints (sub-units, assisting parts, attachments, notes) and of the department
+workbench's inbox, and the check of what an uploaded file really is.
+
+Nothing here writes: views hand validated data to services. No caller data leaves through these serializers.
+"""
+
+import io
+import zipfile
+from datetime import datetime
+from typing import Any
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from hotline.api.serializers import StrictSerializer
+from hotline.errors import ApplicationError
+
+from ..models import AssistingReply, ExtensionRequest, Ticket, TicketAttachment
+from ..services import ASSISTING_REPLY_MAX_LENGTH, NOTE_MAX_LENGTH
+from ..workbench_selectors import WORKBENCH_DEADLINES, WorkbenchInbox
+from ..workflow import Status
+from .serializers import DepartmentBriefSerializer
+
+# --- input -----------------------------------------------------------------------------------------------
+
+
+class HandToUnitInput(StrictSerializer):
+    unit = serializers.IntegerField(
+        min_value=1, allow_null=True, help_text="下级单位编号；null 表示收回由主办单位自办。"
+    )
+    note = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class AssistingReplyInput(StrictSerializer):
+    department = serializers.IntegerField(min_value=1, help_text="以哪个协办单位的名义填写。")
+    text = serializers.CharField(max_length=ASSISTING_REPLY_MAX_LENGTH)
+
+
+class TicketNoteInput(StrictSerializer):
+    text = serializers.CharField(max_length=NOTE_MAX_LENGTH)
+
+
+class AttachmentUploadInput(StrictSerializer):
+    # Empty files pass here so that the service refuses them with its own code (empty_file).
+    file = serializers.FileField(allow_empty_file=True, use_url=False)
+
+
+# --- what an upload really is -----------------------------------------------------------------------------
+
+OOXML_PARTS = {
+    "word/document.xml": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xl/workbook.xml": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+OLE_TYPES = {".doc": "application/msword", ".xls": "application/vnd.ms-excel"}
+# Declared types whose bytes have a signature: a file that claims one of them must show it.
+SIGNED_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "application/pdf",
+        "audio/wav",
+        "audio/mpeg",
+        "application/msword",
+        "application/vnd.ms-excel",
+        *OOXML_PARTS.values(),
+    }
+)
+TYPE_NAMES = {"image": "图片", "application/pdf": "PDF 文档", "audio": "音频", "text/plain": "文本"}
+
+
+def _extension(name: str) -> str:
+    dot = name.rfind(".")
+    return name[dot:].lower() if dot > 0 else ""
+
+
+def _zip_type(data: bytes) -> str:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            # Names only: nothing is decompressed.
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, ValueError):
+        return "application/zip"
+    return next((kind for part, kind in OOXML_PARTS.items() if part in names), "application/zip")
+
+
+def _signature_type(data: bytes, *, declared: str, name: str) -> str | None:
+    head = data[:16]
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "audio/mpeg"
+    if head.startswith(b"PK\x03\x04"):
+        return _zip_type(data)
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        # Word and Excel 97 share one container; which one it is needs the declared type or the name.
+        if declared in OLE_TYPES.values():
+            return declared
+        return OLE_TYPES.get(_extension(name), "application/x-ole-storage")
+    return None
+
+
+def _is_text(data: bytes) -> bool:
+    if b"\x00" in data:
+        return False
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return True
+    return False
+
+
+def _type_name(content_type: str) -> str:
+    return TYPE_NAMES.get(content_type) or TYPE_NAMES.get(content_type.split("/")[0]) or content_type
+
+
+def sniffed_content_type(data: bytes, *, declared: str, name: str) -> str:
+    """The type to store for an upload, taken from its bytes wherever they tell (images, PDF, audio, Office
+    files), not from what the client declared. A file that claims a type it does not have is refused; bytes
+    that tell nothing are text only when they decode as text, and otherwise keep the declared type, which
+    the service then checks against the allowed list."""
+    declared = (declared or "").split(";")[0].strip().lower()
+    found = _signature_type(data, declared=declared, name=name)
+    if found is not None:
+        return found
+    if declared == "text/plain" or _extension(name) == ".txt":
+        if _is_text(data):
+            return "text/plain"
+        raise ApplicationError(
+            "文件内容不是文本，与声明的类型不符。", code="file_content_mismatch", extra={"field": "file"}
+        )
+    if declared in SIGNED_TYPES:
+        raise ApplicationError(
+            f"文件内容与声明的类型（{_type_name(declared)}）不符，请检查文件是否损坏或扩展名是否正确。",
+            code="file_content_mismatch",
+            extra={"field": "file", "content_type": declared},
+        )
+    return declared or "application/octet-stream"
+
+
+# --- output ----------------------------------------------------------------------------------------------
+
+
+class DepartmentNodeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+    depth = serializers.IntegerField(help_text="在树中的层级，0 为最上层。")
+
+
+class AssistingReplySerializer(serializers.ModelSerializer):
+    department = DepartmentBriefSerializer(read_only=True)
+    author = serializers.CharField(source="author.__str__", read_only=True)
+
+    class Meta:
+        model = AssistingReply
+        fields = ["id", "department", "author", "text", "created_at"]
+        read_only_fields = fields
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    department = DepartmentBriefSerializer(read_only=True, allow_null=True)
+    uploaded_by = serializers.CharField(source="uploaded_by.__str__", read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TicketAttachment
+        fields = ["id", "name", "content_type", "size", "department", "uploaded_by", "created_at", "url"]
+        read_only_fields = fields
+
+    def get_url(self, attachment: TicketAttachment) -> str:
+        return reverse("ticket-attachment-download", args=[attachment.ticket_id, attachment.id])
+
+
+class PendingExtensionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ExtensionRequest
+        fields = ["id", "working_days", "reason", "created_at"]
+        read_only_fields = fields
+
+
+class ExtensionInfoSerializer(serializers.Serializer):
+    used = serializers.IntegerField(source="ticket.extension_count")
+    max_extensions = serializers.IntegerField(source="ticket.deadline_policy.max_extensions", default=0)
+    max_working_days = serializers.IntegerField(source="ticket.deadline_policy.max_extension_working_days", default=0)
+    pending = PendingExtensionSerializer(source="pending_extension", allow_null=True)
+
+
+class HandlingSerializer(serializers.Serializer):
+    """Beside a ticket's detail: who handles it inside the lead department, what the user may do there, the
+    assisting departments' parts, the files, and the extension rules."""
+
+    ticket = serializers.IntegerField(source="ticket.id")
+    status = serializers.CharField(source="ticket.status")
+    handling_unit = DepartmentBriefSerializer(source="ticket.handling_unit", allow_null=True)
+    may_lead = serializers.BooleanField(help_text="当前用户可以主办单位的身份签收、退单、延期、答复、交办。")
+    handing_units = DepartmentNodeSerializer(many=True, help_text="可交办的下级单位。")
+    own_assisting_departments = DepartmentBriefSerializer(
+        source="own_assisting", many=True, help_text="当前用户可代为填写协办意见的协办单位。"
+    )
+    assisting_replies = AssistingReplySerializer(many=True)
+    attachments = AttachmentSerializer(many=True)
+    extension = ExtensionInfoSerializer(source="*")
+    return_due_at = serializers.DateTimeField(source="ticket.return_due_at", allow_null=True)
+
+
+class WorkbenchTicketSerializer(serializers.ModelSerializer):
+    """One inbox row; never any caller data."""
+
+    status_display = serializers.CharField(source="get_status_display")
+    urgency_display = serializers.CharField(source="get_urgency_display")
+    appeal_type_display = serializers.CharField(source="get_appeal_type_display")
+    category = serializers.SerializerMethodField()
+    region = serializers.CharField(source="region.name", default=None)
+    role = serializers.SerializerMethodField(
+        help_text="本工作台在工单中的身份：lead 主办，unit 承办科室，assisting 协办。"
+    )
+    lead_department = DepartmentBriefSerializer(allow_null=True)
+    handling_unit = DepartmentBriefSerializer(allow_null=True)
+    deadline = serializers.SerializerMethodField(help_text="正在计时的时限：accept 签收，reply 答复；不计时为 null。")
+    due_at = serializers.DateTimeField(source="workbench_due_at", allow_null=True)
+    warning_at = serializers.DateTimeField(source="workbench_warning_at", allow_null=True)
+    sla = serializers.SerializerMethodField(
+        help_text="ok 正常，warning 预警，overdue 超期，paused 暂停计时（等待群众），none 不计时。"
+    )
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "id",
+            "number",
+            "title",
+            "status",
+            "status_display",
+            "urgency",
+            "urgency_display",
+            "appeal_type_display",
+            "category",
+            "region",
+            "role",
+            "lead_department",
+            "handling_unit",
+            "deadline",
+            "due_at",
+            "warning_at",
+            "sla",
+            "dispatched_at",
+        ]
+        read_only_fields = fields
+
+    def get_category(self, ticket: Ticket) -> str | None:
+        return str(ticket.category) if ticket.category else None
+
+    def get_role(self, ticket: Ticket) -> str:
+        scope: frozenset[int] = self.context["department_ids"]
+        if ticket.lead_department_id in scope:
+            return "lead"
+        if ticket.handling_unit_id in scope:
+            return "unit"
+        return "assisting"
+
+    def get_deadline(self, ticket: Ticket) -> str | None:
+        return WORKBENCH_DEADLINES.get(ticket.status)
+
+    def get_sla(self, ticket: Ticket) -> str:
+        now: datetime = self.context["now"]
+        due: datetime | None = getattr(ticket, "workbench_due_at", None)
+        warning: datetime | None = getattr(ticket, "workbench_warning_at", None)
+        if ticket.status == Status.SUSPENDED:
+            return "paused"
+        if due is None:
+            return "none"
+        if due <= now:
+            return "overdue"
+        if warning is not None and warning <= now:
+            return "warning"
+        return "ok"
+
+
+class WorkbenchInboxSerializer(serializers.Serializer):
+    """Build with `workbench_inbox_data`, which gives the rows the context they need."""
+
+    department = DepartmentBriefSerializer()
+    department_ids = serializers.ListField(child=serializers.IntegerField(), help_text="本工作台包含的单位。")
+    counts = serializers.DictField(
+        child=serializers.IntegerField(), help_text="各状态件数，及 warning、overdue、total。"
+    )
+    tickets = WorkbenchTicketSerializer(many=True, help_text="时限最近的在前，最多 200 件。")
+    truncated = serializers.SerializerMethodField(help_text="还有未列出的工单。")
+    last_event_id = serializers.IntegerField(help_text="实时连接从此编号之后接收（?after=）。")
+    now = serializers.DateTimeField()
+
+    def get_truncated(self, inbox: WorkbenchInbox) -> bool:
+        return inbox.counts["total"] > len(inbox.tickets)
+
+    def to_representation(self, instance: WorkbenchInbox) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["department_ids"] = sorted(instance.department_ids)
+        return data
+
+
+def workbench_inbox_data(inbox: WorkbenchInbox) -> dict[str, Any]:
+    return WorkbenchInboxSerializer(inbox, context={"department_ids": inbox.department_ids, "now": inbox.now}).data

@@ -12,8 +12,8 @@ PORT   ?= 8000
 
 # System packages the project needs, as Debian package:command pairs (the command tells whether it is there):
 # espeak-ng speaks the prompts through pyttsx3, sox converts and measures audio, baresip is the real SIP phone
-# the end-to-end call tests dial in with.
-SYSTEM_PACKAGES ?= espeak-ng:espeak-ng sox:sox baresip-core:baresip
+# the end-to-end call tests dial in with, chromium and its driver run the workbench's browser test.
+SYSTEM_PACKAGES ?= espeak-ng:espeak-ng sox:sox baresip-core:baresip chromium:chromium chromium-driver:chromedriver
 
 .PHONY: run test lint typecheck serve migrate seed lock clean python-check system-deps
 

@@ -678,7 +678,8 @@ class AssistingReply(models.Model):
 
 
 class TicketAttachment(models.Model):
-    """A file on a ticket (photos of the scene, the department's documents). Internal, never public."""
+    """A file on a ticket (the citizen's photos of the scene, the department's documents). Internal: staff
+    who may see the ticket download it through the API; the public never does."""
 
     ticket = models.ForeignKey(Ticket, verbose_name=_("工单"), on_delete=models.PROTECT, related_name="attachments")
     file = models.FileField(_("文件"), upload_to="attachments/%Y/%m/")
@@ -689,7 +690,10 @@ class TicketAttachment(models.Model):
     department = models.ForeignKey(
         Department, verbose_name=_("上传单位"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    uploaded_by = models.ForeignKey(User, verbose_name=_("上传人"), on_delete=models.PROTECT, related_name="+")
+    # None: the citizen, with the request (public site, Open311).
+    uploaded_by = models.ForeignKey(
+        User, verbose_name=_("上传人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(_("上传时间"))
 
     class Meta:

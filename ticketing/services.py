@@ -45,6 +45,7 @@ from .models import (
     EVENT_UPDATED,
     AssistingReply,
     Category,
+    Channel,
     Department,
     ExtensionRequest,
     ExtensionStatus,
@@ -61,6 +62,7 @@ from .models import (
     TicketEvent,
     TicketEventDepartment,
     TicketNumberSequence,
+    Urgency,
     User,
 )
 from .realtime import department_names_for, public_event, staff_event, staff_groups
@@ -333,7 +335,7 @@ def _next_number(*, hotline_line: str) -> str:
     raise ApplicationError("暂时无法生成工单编号，请重试。", code="number_unavailable")
 
 
-def _validate_references(*, actor: User, ids: dict[str, int | None]) -> dict[str, Any]:
+def _validate_references(*, actor: User | None, ids: dict[str, int | None]) -> dict[str, Any]:
     """Check the referenced rows named in `ids` (category_id, region_id, duplicate_of_id, reopened_from_id);
     returns the category and region found."""
     found: dict[str, Any] = {}
@@ -350,7 +352,9 @@ def _validate_references(*, actor: User, ids: dict[str, int | None]) -> dict[str
         found["region"] = region
     for name in ("duplicate_of_id", "reopened_from_id"):
         linked_id = ids.get(name)
-        if linked_id is not None and not ticket_visible_to(user=actor).filter(pk=linked_id).exists():
+        if linked_id is None:
+            continue
+        if actor is None or not ticket_visible_to(user=actor).filter(pk=linked_id).exists():
             raise ApplicationError("关联的工单不存在或无权查看。", code="invalid_link", extra={"field": name[:-3]})
     return found
 
@@ -359,10 +363,6 @@ def _validate_references(*, actor: User, ids: dict[str, int | None]) -> dict[str
 def ticket_create(*, data: TicketInput, actor: User, draft: bool = False) -> Ticket:
     """Intake: a draft while the call goes on, or straight to the dispatch queue."""
     _require_intake_role(actor)
-    if data.hotline_line not in settings.HOTLINE_LINES:
-        raise ApplicationError(
-            f"热线号码 {data.hotline_line} 未开通。", code="unknown_hotline_line", extra={"field": "hotline_line"}
-        )
     references = _validate_references(
         actor=actor,
         ids={
@@ -372,6 +372,59 @@ def ticket_create(*, data: TicketInput, actor: User, draft: bool = False) -> Tic
             "reopened_from_id": data.reopened_from_id,
         },
     )
+    return _create(data=data, references=references, actor=actor, draft=draft)
+
+
+# Channels through which citizens file requests themselves, without an agent.
+PUBLIC_CHANNELS = frozenset({Channel.WEB, Channel.OPEN311, Channel.APP, Channel.WECHAT})
+
+
+PUBLIC_PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+PUBLIC_MAX_PHOTOS = 3
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    # Sniffed from the bytes by the caller, never the client's claim.
+    content_type: str
+    data: bytes
+
+
+@transaction.atomic
+def ticket_create_public(*, data: TicketInput, photos: Sequence[Upload] = ()) -> Ticket:
+    """A request filed by the citizen (public site, Open311, apps): straight to the dispatch queue, with no
+    staff member as its author. The caller of this service has done the anti-abuse checks; only what a citizen
+    may set is taken (no urgency above normal, no links to other tickets)."""
+    if data.channel not in PUBLIC_CHANNELS:
+        raise ApplicationError("该渠道不能由群众直接提交。", code="invalid_channel", extra={"field": "channel"})
+    if data.urgency != Urgency.NORMAL or data.duplicate_of_id or data.reopened_from_id or data.caller_confidential:
+        raise ApplicationError("群众提交的诉求不能设置这些项目。", code="not_public_field")
+    for name, value, limit in (("title", data.title, 200), ("content", data.content, 5000)):
+        if not value.strip():
+            raise ApplicationError("请填写标题和诉求内容。", code="required", extra={"field": name})
+        if len(value) > limit:
+            raise ApplicationError(f"不能超过 {limit} 个字。", code="too_long", extra={"field": name})
+    if len(photos) > PUBLIC_MAX_PHOTOS:
+        raise ApplicationError(
+            f"最多上传 {PUBLIC_MAX_PHOTOS} 张照片。", code="too_many_files", extra={"field": "photos"}
+        )
+    for photo in photos:
+        _check_file(content_type=photo.content_type, data=photo.data, types=PUBLIC_PHOTO_TYPES)
+    references = _validate_references(actor=None, ids={"category_id": data.category_id, "region_id": data.region_id})
+    ticket = _create(data=data, references=references, actor=None, draft=False)
+    for photo in photos:
+        _store_attachment(
+            ticket, actor=None, department_id=None, name=photo.name, content_type=photo.content_type, data=photo.data
+        )
+    return ticket
+
+
+def _create(*, data: TicketInput, references: dict[str, Any], actor: User | None, draft: bool) -> Ticket:
+    if data.hotline_line not in settings.HOTLINE_LINES:
+        raise ApplicationError(
+            f"热线号码 {data.hotline_line} 未开通。", code="unknown_hotline_line", extra={"field": "hotline_line"}
+        )
     now = clock.now()
     status = Status.DRAFT if draft else Status.PENDING_DISPATCH
     ticket = Ticket.objects.create(
@@ -414,7 +467,9 @@ def ticket_create(*, data: TicketInput, actor: User, draft: bool = False) -> Tic
             **data.extra,
         },
     )
-    logger.info("ticket %s created by user %s via %s", ticket.number, actor.pk, data.channel)
+    logger.info(
+        "ticket %s created by %s via %s", ticket.number, f"user {actor.pk}" if actor else "the public", data.channel
+    )
     return ticket
 
 
@@ -1159,7 +1214,21 @@ def ticket_attachment_add(
     ticket = _lock_visible(ticket_id=ticket_id, actor=actor)
     if ticket.status in TERMINAL_STATES:
         raise InvalidTransition("工单已结束，不能再添加附件。", extra={"status": ticket.status})
-    max_bytes, types = attachment_limits()
+    own = user_actionable_department_ids(user=actor)
+    department_id = next(
+        (d for d in (ticket.lead_department_id, ticket.handling_unit_id) if d and d in own),
+        None,
+    )
+    if department_id is None and own:
+        department_id = ticket.assisting_departments.filter(pk__in=own).values_list("id", flat=True).first()
+    _check_file(content_type=content_type, data=data, types=attachment_limits()[1])
+    return _store_attachment(
+        ticket, actor=actor, department_id=department_id, name=name, content_type=content_type, data=data
+    )
+
+
+def _check_file(*, content_type: str, data: bytes, types: frozenset[str]) -> None:
+    max_bytes = attachment_limits()[0]
     if not data:
         raise ApplicationError("附件为空。", code="empty_file", extra={"field": "file"})
     if len(data) > max_bytes:
@@ -1172,14 +1241,12 @@ def ticket_attachment_add(
             code="file_type_not_allowed",
             extra={"field": "file", "content_type": content_type},
         )
+
+
+def _store_attachment(
+    ticket: Ticket, *, actor: User | None, department_id: int | None, name: str, content_type: str, data: bytes
+) -> TicketAttachment:
     name = (name or "附件").strip().replace("/", "_").replace("\\", "_")[:200]
-    own = user_actionable_department_ids(user=actor)
-    department_id = next(
-        (d for d in (ticket.lead_department_id, ticket.handling_unit_id) if d and d in own),
-        None,
-    )
-    if department_id is None and own:
-        department_id = ticket.assisting_departments.filter(pk__in=own).values_list("id", flat=True).first()
     attachment = TicketAttachment(
         ticket=ticket,
         name=name,

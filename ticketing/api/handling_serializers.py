@@ -170,13 +170,17 @@ class AssistingReplySerializer(serializers.ModelSerializer):
 
 class AttachmentSerializer(serializers.ModelSerializer):
     department = DepartmentBriefSerializer(read_only=True, allow_null=True)
-    uploaded_by = serializers.CharField(source="uploaded_by.__str__", read_only=True)
+    uploaded_by = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
 
     class Meta:
         model = TicketAttachment
         fields = ["id", "name", "content_type", "size", "department", "uploaded_by", "created_at", "url"]
         read_only_fields = fields
+
+    def get_uploaded_by(self, attachment: TicketAttachment) -> str:
+        # No uploader: the citizen sent it with the request.
+        return str(attachment.uploaded_by) if attachment.uploaded_by_id else "群众（随诉求提交）"
 
     def get_url(self, attachment: TicketAttachment) -> str:
         return reverse("ticket-attachment-download", args=[attachment.ticket_id, attachment.id])

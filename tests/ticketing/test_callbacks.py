@@ -1,20 +1,17 @@
 """Callback (回访): the task a reply opens, an agent's call (claim, record, unreachable, release), the citizen's
 own rating online, the list, the page, and the races between them (PostgreSQL)."""
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 import pytest
 from django.core.cache import cache
-from django.db import connection, connections
 from django.test import Client
 
 from hotline import clock
 from hotline.errors import ApplicationError, Conflict, NotPermitted
 from tests.helpers import make_ticket
+from tests.races import needs_postgres, race
 from ticketing import callbacks, services
 from ticketing.calendar import TZ
 from ticketing.models import CallbackMethod, CallbackTask, Ticket, TicketEvent
@@ -445,27 +442,6 @@ def test_the_page_is_refused_to_a_department_handler_and_asks_strangers_to_sign_
 
 
 # --- races (PostgreSQL) ------------------------------------------------------------------------------------
-
-needs_postgres = pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="row-lock races need PostgreSQL: set DATABASE_URL (SQLite serializes writers, no FOR UPDATE)",
-)
-
-
-def race(calls: list[Callable[[], Any]]) -> list[Any]:
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], Any]) -> Any:
-        try:
-            barrier.wait(timeout=10)
-            return call()
-        except Exception as error:
-            return error
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 @pytest.mark.postgres

@@ -4,16 +4,11 @@ SQLite serializes every writer and does not implement SELECT ... FOR UPDATE, so 
 (`DATABASE_URL`), which CI provides.
 """
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
 import pytest
-from django.db import connection, connections
 
 from hotline.errors import InvalidTransition
 from tests.helpers import make_ticket, ticket_input
+from tests.races import needs_postgres, race
 from ticketing import services
 from ticketing.models import IdempotencyKey, Ticket, TicketEvent
 from ticketing.workflow import Status
@@ -21,28 +16,8 @@ from ticketing.workflow import Status
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="row-lock races need PostgreSQL: set DATABASE_URL (SQLite serializes writers, no FOR UPDATE)",
-    ),
+    needs_postgres,
 ]
-
-
-def race(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run the calls at the same moment on separate threads (separate connections); results or exceptions."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], Any]) -> Any:
-        try:
-            barrier.wait(timeout=10)
-            return call()
-        except Exception as error:
-            return error
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_two_handlers_accepting_at_once_one_wins(org):

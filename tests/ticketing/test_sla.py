@@ -6,19 +6,17 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections
 
 from hotline import clock
 from hotline.realtime import events as rt
 from tests.helpers import make_ticket
+from tests.races import needs_postgres, race
 from ticketing import services, sla
 from ticketing.calendar import TZ
 from ticketing.models import (
@@ -438,29 +436,9 @@ def test_a_stop_request_ends_the_sweep_between_tickets(org, ladder):
 # two sweepers at once (PostgreSQL: SQLite serializes writers and has no row locks)
 
 
-def race(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run the calls at the same moment on separate threads (separate connections); results or exceptions."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], Any]) -> Any:
-        try:
-            barrier.wait(timeout=10)
-            return call()
-        except Exception as error:
-            return error
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="row-lock races need PostgreSQL: set DATABASE_URL (SQLite serializes writers, no FOR UPDATE)",
-)
+@needs_postgres
 def test_two_sweepers_at_once_take_each_step_exactly_once(org, ladder):
     tickets = [accepted(org, at(2025, 9, 23, 10)) for _ in range(12)]
     moments = [at(2025, 9, 29, 10), at(2025, 9, 30, 10), at(2025, 10, 10, 10), at(2025, 10, 13, 10)]

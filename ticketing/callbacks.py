@@ -238,11 +238,8 @@ def callback_release(*, task_id: int, actor: User) -> CallbackTask:
     return task
 
 
-@transaction.atomic
-def callback_record(*, task_id: int, actor: User | None, satisfaction: str, comment: str = "") -> CallbackTask:
-    """The citizen answered the call. `actor` is the agent who claimed the task, or None for the automated
-    voice call placed for it. Satisfied or fairly satisfied closes the ticket; dissatisfied (with the
-    reason) reopens it to the same lead department with fresh deadlines."""
+def _lock_calling_task(*, task_id: int, actor: User | None) -> tuple[Ticket, CallbackTask]:
+    """The open task being called now: by `actor`, who claimed it, or (None) by the voice caller."""
     if actor is not None:
         _require_caller(actor)
     ticket, task = _lock_task(task_id=task_id, actor=actor)
@@ -252,6 +249,15 @@ def callback_record(*, task_id: int, actor: User | None, satisfaction: str, comm
             raise Conflict("该回访任务不在语音回访中。", code="callback_not_calling", extra={"status": task.status})
     else:
         _require_holder(task, actor)
+    return ticket, task
+
+
+@transaction.atomic
+def callback_record(*, task_id: int, actor: User | None, satisfaction: str, comment: str = "") -> CallbackTask:
+    """The citizen answered the call. `actor` is the agent who claimed the task, or None for the automated
+    voice call placed for it. Satisfied or fairly satisfied closes the ticket; dissatisfied (with the
+    reason) reopens it to the same lead department with fresh deadlines."""
+    ticket, task = _lock_calling_task(task_id=task_id, actor=actor)
     comment = _check_satisfaction(satisfaction, comment)
     if task.method == CallbackMethod.AGENT:
         task.attempts += 1
@@ -264,15 +270,8 @@ def callback_unreachable(*, task_id: int, actor: User | None, reason: str = "no_
     another call; after `CALLBACK_MAX_ATTEMPTS` calls the ticket closes as unreachable.
 
     Attempts count calls placed: an agent's when recorded here, the voice caller's when it dials."""
+    ticket, task = _lock_calling_task(task_id=task_id, actor=actor)
     if actor is not None:
-        _require_caller(actor)
-    ticket, task = _lock_task(task_id=task_id, actor=actor)
-    _require_open(ticket, task)
-    if actor is None:
-        if task.method != CallbackMethod.VOICE or task.status != CallbackStatus.CALLING:
-            raise Conflict("该回访任务不在语音回访中。", code="callback_not_calling", extra={"status": task.status})
-    else:
-        _require_holder(task, actor)
         task.attempts += 1
     final = task.attempts >= settings.CALLBACK_MAX_ATTEMPTS
     if final:

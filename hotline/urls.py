@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("knowledge_base.api.urls")),
     path("api/v1/", include("routing.api.urls")),
     path("kb/", include("knowledge_base.urls")),
+    path("open311/v2/", include("ticketing.api.open311_urls")),
     path("", include("ticketing.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(next_page="home"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="home"), name="logout"),

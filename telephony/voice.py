@@ -109,10 +109,10 @@ class VoiceMenu:
 def public_status(number: str, query_code: str) -> str | None:
     """The lookup the menu uses: what the public status page would show for this number and code."""
     from ticketing.realtime import PUBLIC_STATUS
-    from ticketing.selectors import ticket_for_public
+    from ticketing.public_selectors import keypad_ticket_lookup
     from ticketing.workflow import Status
 
-    ticket = ticket_for_public(number=number, query_code=query_code)
+    ticket = keypad_ticket_lookup(number=number, query_code=query_code)
     return None if ticket is None else PUBLIC_STATUS[Status(ticket.status)]
 
 

@@ -1,4 +1,5 @@
 import importlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -7,6 +8,10 @@ from rest_framework.test import APIClient
 from ticketing.models import Category, Department, DepartmentKind, Region, RegionLevel, Role, User
 
 from .factories import CategoryFactory, DepartmentFactory, RegionFactory, UserFactory
+
+# One Daphne for the whole session, whichever browser test module asks first, in any app's tests (Twisted's reactor
+# runs once per process; a fixture registered in two conftests would start it twice).
+from .ticketing.browser import live_server_daphne  # noqa: F401
 
 
 @dataclass
@@ -116,3 +121,14 @@ def api_as(api):  # type: ignore[no-untyped-def]
         return api
 
     return login
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache() -> Iterator[None]:
+    """Rate limits, lockouts, used challenges and the board's panels live in the cache, which outlives a test;
+    ticket numbers repeat from test to test (each starts from an empty database)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

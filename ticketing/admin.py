@@ -1,7 +1,9 @@
 """Admin for the organisation and configuration. Tickets and their trail are read-only here: every change
 to a ticket goes through the services (the API), so the trail stays complete."""
 
-from django.contrib import admin
+from typing import Any
+
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -13,6 +15,7 @@ from .models import (
     Department,
     EscalationStep,
     ExtensionRequest,
+    Open311Client,
     Region,
     ResponsibilityItem,
     SupervisionOrder,
@@ -20,6 +23,7 @@ from .models import (
     TicketEvent,
     User,
 )
+from .open311_services import open311_client_issue_key
 
 
 @admin.register(Region)
@@ -162,3 +166,25 @@ class SupervisionOrderAdmin(ReadOnlyAdmin):
     search_fields = ["ticket__number"]
     date_hierarchy = "issued_at"
     list_select_related = ["ticket", "department"]
+
+
+@admin.register(Open311Client)
+class Open311ClientAdmin(admin.ModelAdmin):
+    """Applications that file requests through Open311 (docs/open311.md). Adding one issues its api_key, shown
+    once; unticking 启用 stops the key at once. Clients are never deleted: their requests keep the link."""
+
+    list_display = ["name", "is_active", "created_at", "last_used_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name"]
+    fields = ["name", "is_active", "created_at", "last_used_at"]
+    readonly_fields = ["created_at", "last_used_at"]
+
+    def save_model(self, request: HttpRequest, obj: Open311Client, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        key = open311_client_issue_key(client=obj)
+        messages.warning(request, f"「{obj.name}」的 api_key（只显示这一次，请立即复制并安全地交给对方）：{key}")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Open311Client | None = None) -> bool:
+        return False

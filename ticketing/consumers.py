@@ -26,6 +26,8 @@ from hotline.realtime.consumers import (
 
 from . import selectors
 from .models import Department, Role, Ticket
+from .public_guard import TooManyRequests
+from .public_selectors import public_ticket_lookup
 from .realtime import department_names_for, public_event, staff_event
 from .services import INTAKE_ROLES
 
@@ -111,8 +113,13 @@ class TicketConsumer(StaffConsumer):
 
 
 @database_sync_to_async
-def _public_ticket(number: str, code: str) -> Ticket | None:
-    return selectors.ticket_for_public(number=number, query_code=code)
+def _public_ticket(number: str, code: str, address: str) -> Ticket | None:
+    # The status page's rule: limits per address and number, and a wrong code counts towards the number's
+    # lockout; a limited or locked number is refused (as not found), so the socket is no faster way to guess.
+    try:
+        return public_ticket_lookup(number=number, query_code=code, address=address)
+    except TooManyRequests:
+        return None
 
 
 @database_sync_to_async
@@ -130,7 +137,8 @@ class PublicTicketConsumer(RealtimeConsumer):
 
     async def authorize(self) -> list[str]:
         number = self.scope["url_route"]["kwargs"]["number"]
-        ticket = await _public_ticket(number, self.query("code") or "")
+        client = self.scope.get("client") or [""]
+        ticket = await _public_ticket(number, self.query("code") or "", str(client[0] or ""))
         if ticket is None:
             raise Refused(CLOSE_NOT_FOUND, "工单编号或查询码不正确。")
         self.ticket_id = ticket.id

@@ -764,3 +764,48 @@ class CallbackTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket_id}: {self.method}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Open311 GeoReport v2
+
+
+class Open311Client(models.Model):
+    """An application allowed to file requests through the Open311 API (its `api_key`). Only the key's SHA-256 is
+    kept: the key itself is shown once, when it is issued."""
+
+    name = models.CharField(_("名称"), max_length=100)
+    key_hash = models.CharField(_("密钥摘要"), max_length=64, unique=True, editable=False)
+    is_active = models.BooleanField(_("启用"), default=True)
+    created_at = models.DateTimeField(_("创建时间"), editable=False)
+    last_used_at = models.DateTimeField(_("最近使用时间"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("Open311 接入应用")
+        verbose_name_plural = _("Open311 接入应用")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Open311Request(models.Model):
+    """What an Open311 client sent with a request beyond the ticket's own fields: which client, the coordinates
+    and address id (given back in the request lists), and the citizen's e-mail (a ticket has no field for it)."""
+
+    ticket = models.OneToOneField(Ticket, verbose_name=_("工单"), on_delete=models.PROTECT, related_name="open311")
+    client = models.ForeignKey(
+        Open311Client, verbose_name=_("接入应用"), on_delete=models.PROTECT, related_name="requests"
+    )
+    latitude = models.DecimalField(_("纬度"), max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(_("经度"), max_digits=9, decimal_places=6, null=True, blank=True)
+    address_id = models.CharField(_("地址编号"), max_length=100, blank=True)
+    email = models.EmailField(_("电子邮箱"), blank=True)
+
+    class Meta:
+        verbose_name = _("Open311 诉求")
+        verbose_name_plural = _("Open311 诉求")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}: {self.client_id}"

@@ -140,6 +140,15 @@ else:
     # Room for the live events that queue while a reconnecting screen catches up.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
 
+# The cache holds rate limits, the public look-up lockout, used challenges and the board's slow panels. One
+# process: its own memory. Several Daphne processes must share it, or each would count limits on its own:
+# CACHE_URL=redis://host:6379/1 (a database of its own, apart from the channel layer's).
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # Websockets: heartbeat interval; how far back before the last seen event a catch-up also looks (ids are
 # taken at insert, so a slower transaction can commit a smaller id after a larger one was delivered);
 # how many stored events one catch-up sends at most; how long a broadcast may wait for the channel layer.
@@ -374,6 +383,28 @@ CALLBACK_VOICE_CONCURRENCY = int(os.environ.get("CALLBACK_VOICE_CONCURRENCY", "4
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(  # type: ignore[attr-defined]
     {"public_rating": os.environ.get("PUBLIC_RATING_RATE", "10/hour"), "public_rating_ticket": "30/day"}
 )
+# The public site (/public/, /api/v1/public/…, docs/public.md). Status look-ups per client address and per ticket
+# number; requests filed per client address and per phone number (normalised); challenges issued per address.
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(  # type: ignore[attr-defined]
+    {
+        "public_lookup": os.environ.get("PUBLIC_LOOKUP_RATE", "30/hour"),
+        "public_lookup_ticket": "60/day",
+        "public_submit": os.environ.get("PUBLIC_SUBMIT_RATE", "10/hour"),
+        "public_submit_phone": "5/day",
+        "public_challenge": "60/hour",
+    }
+)
+# The client address is the connection's own unless this many proxies in front add X-Forwarded-For: a header
+# the client writes itself must not pick its own throttle key.
+REST_FRAMEWORK["NUM_PROXIES"] = int(os.environ.get("HOTLINE_NUM_PROXIES", "0"))
+# After this many wrong query codes for one ticket number within the window, every look-up of that number (the
+# right code too) is refused for the lockout; six digits then take years to guess.
+PUBLIC_LOOKUP_MAX_FAILURES = 5
+PUBLIC_LOOKUP_FAILURE_WINDOW_SECONDS = 15 * 60
+PUBLIC_LOOKUP_LOCKOUT_SECONDS = 30 * 60
+# The arithmetic question of a submission is valid this long, once; each photo may be this large.
+PUBLIC_CHALLENGE_SECONDS = 10 * 60
+PUBLIC_PHOTO_MAX_BYTES = 5 * 1024 * 1024
 
 # Department ranking on the supervisor board and in /api/v1/measures/ranking/: the weights of the three rates
 # (response, resolution, satisfaction) in the score; a rate a department has no data for shares its weight
@@ -384,5 +415,14 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(  # type: ignore[attr-defined
         "CallbackStatusEnum": "ticketing.models.CallbackStatus",
         "CallbackMethodEnum": "ticketing.models.CallbackMethod",
         "SatisfactionEnum": "ticketing.models.Satisfaction",
+    }
+)
+
+# Open311 GeoReport v2 (/open311/v2/, docs/open311.md): requests filed per client key (an app files for many
+# citizens), and reads per client address (one list answers up to 1,000 requests).
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(  # type: ignore[attr-defined]
+    {
+        "open311_create": os.environ.get("OPEN311_CREATE_RATE", "120/hour"),
+        "open311_read": os.environ.get("OPEN311_READ_RATE", "600/hour"),
     }
 )

@@ -254,3 +254,13 @@ def test_prompt_requests_are_checked(org):
     assert api.post("/api/v1/calls/999/prompts/", {"prompt": "greeting"}, format="json").status_code == 404
     bad = api.post("/api/v1/calls/999/prompts/", {"prompt": "sing"}, format="json")
     assert bad.status_code == 400 and "prompt" in bad.data["errors"]
+
+
+def test_the_menu_shares_the_sites_lockout_so_calling_again_does_not_help(org, settings):
+    settings.PUBLIC_LOOKUP_MAX_FAILURES = 3
+    ticket = make_ticket(org, Status.DISPATCHED)
+    wrong = "000000" if ticket.query_code != "000000" else "111111"
+    for _call in range(3):  # three calls, one wrong code each
+        assert voice.public_status(ticket.number, wrong) is None
+    # Locked: the right code sounds like a wrong one until the lockout lapses.
+    assert voice.public_status(ticket.number, ticket.query_code) is None

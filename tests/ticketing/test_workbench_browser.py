@@ -5,119 +5,32 @@ reload, with the visible and audible cue; the handler accepts it; the server and
 Then the page's accessibility: every control has an accessible name, the keyboard reaches the actions in order
 with a visible focus, and the main text colours meet WCAG AA (4.5:1), measured from the CSS in the browser.
 
-Daphne runs in a thread of this process rather than as `ChannelsLiveServerTestCase`'s subprocess: the default
-test database is SQLite in memory, which another process cannot open, and with the in-memory channel layer only
-a service run inside the server's process reaches its websockets. Services the test performs "as the
-dispatcher" therefore run on the server's event loop (`LiveServer.call`), exactly as a request would.
+Daphne runs in a thread of this process, one for the test session (tests/ticketing/browser.py says why); services
+the test performs "as the dispatcher" run on the server's event loop (`LiveServer.call`), as a request would.
 
 Chromium is required: without it this test fails, naming the packages, unless HOTLINE_SKIP_BROWSER=1.
 """
 
-import asyncio
 import os
-import re
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
-from django.db import connections
 from django.test import Client
 
 from hotline import clock
 from tests.helpers import make_ticket
+from tests.ticketing.browser import CHROMEDRIVER, CHROMIUM, WAIT_SECONDS, LiveServer
+from tests.ticketing.browser import contrast as _contrast
+from tests.ticketing.browser import rgb as _rgb
 from ticketing import services
 from ticketing.calendar import TZ
 from ticketing.models import Ticket, User
 from ticketing.workflow import Status, Transition
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-# Generous: the machine running the suite may be busy; every wait ends as soon as its condition holds.
-WAIT_SECONDS = 30
-
 if os.environ.get("HOTLINE_SKIP_BROWSER") == "1":
     pytestmark = pytest.mark.skip(reason="HOTLINE_SKIP_BROWSER=1: the browser test is switched off")
-
-
-def _require_browser() -> None:
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.is_file()]
-    if missing:
-        pytest.fail(
-            f"headless Chromium is needed for the workbench browser test, but {', '.join(missing)} is missing: "
-            "install the Debian packages `chromium` and `chromium-driver` (`make test` does, through "
-            "SYSTEM_PACKAGES), or set HOTLINE_SKIP_BROWSER=1 to leave this test out",
-            pytrace=False,
-        )
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        pytest.fail("selenium is not installed: pip install -r requirements-dev.txt", pytrace=False)
-
-
-# --- the server --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class LiveServer:
-    url: str
-    loop: asyncio.AbstractEventLoop
-
-    def call(self, function: Callable[..., Any], **kwargs: Any) -> Any:
-        """Run `function` (a service) on the server's event loop, as a request would: its broadcasts reach the
-        websockets this server holds."""
-
-        def run() -> Any:
-            try:
-                return function(**kwargs)
-            finally:
-                # No connection of the server's threads may outlive the test database.
-                connections.close_all()
-
-        future = asyncio.run_coroutine_threadsafe(sync_to_async(run, thread_sensitive=True)(), self.loop)
-        return future.result(timeout=WAIT_SECONDS)
-
-
-@pytest.fixture(scope="module")
-def live_server_daphne() -> Iterator[LiveServer]:
-    _require_browser()
-    # Importing daphne.server installs Twisted's asyncio reactor, which runs once per process: hence one
-    # server for the module.
-    from channels.routing import ProtocolTypeRouter
-    from daphne.server import Server
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-    from twisted.internet import reactor
-
-    from hotline.asgi import django_asgi_app, websocket_application
-
-    application = ProtocolTypeRouter(
-        {"http": ASGIStaticFilesHandler(django_asgi_app), "websocket": websocket_application}
-    )
-    listening = threading.Event()
-    server = Server(
-        application=application,
-        endpoints=["tcp:port=0:interface=127.0.0.1"],
-        signal_handlers=False,
-        verbosity=0,
-    )
-    original = server.listen_success
-
-    def listen_success(port: Any) -> None:
-        original(port)
-        listening.set()
-
-    server.listen_success = listen_success  # type: ignore[method-assign]
-    thread = threading.Thread(target=server.run, name="daphne-live", daemon=True)
-    thread.start()
-    assert listening.wait(WAIT_SECONDS), "Daphne did not start listening"
-    host, port = server.listening_addresses[0]
-    yield LiveServer(url=f"http://{host}:{port}", loop=reactor._asyncioEventloop)  # type: ignore[attr-defined]
-    reactor.callFromThread(reactor.stop)  # type: ignore[attr-defined]
-    thread.join(WAIT_SECONDS)
 
 
 # --- the browser -------------------------------------------------------------------------------------------
@@ -243,26 +156,6 @@ def test_a_dispatched_ticket_appears_live_with_a_cue_and_is_accepted(
 
 
 # --- accessibility -----------------------------------------------------------------------------------------
-
-
-def _relative_luminance(rgb: tuple[float, float, float]) -> float:
-    def channel(value: float) -> float:
-        value /= 255
-        return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (channel(v) for v in rgb)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def _contrast(foreground: tuple[float, float, float], background: tuple[float, float, float]) -> float:
-    lighter, darker = sorted((_relative_luminance(foreground), _relative_luminance(background)), reverse=True)
-    return (lighter + 0.05) / (darker + 0.05)
-
-
-def _rgb(css: str) -> tuple[float, float, float]:
-    values = [float(v) for v in re.findall(r"[\d.]+", css)]
-    assert len(values) in (3, 4) and (len(values) == 3 or values[3] == 1), f"not an opaque colour: {css}"
-    return values[0], values[1], values[2]
 
 
 # Samples of every coloured text the desks use, built inside the workbench so that its stylesheet applies.

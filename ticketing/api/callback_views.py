@@ -23,9 +23,10 @@ from rest_framework.views import APIView
 
 from hotline import clock
 from hotline.api.serializers import StrictSerializer
+from hotline.errors import NotFound
 
 from .. import callback_selectors as selectors
-from .. import callbacks
+from .. import callbacks, public_guard, public_selectors
 from ..masking import mask_name, mask_phone
 from ..models import CallbackMethod, CallbackStatus, CallbackTask, Satisfaction, User
 from ..realtime import PUBLIC_STATUS
@@ -276,6 +277,15 @@ class PublicRatingView(APIView):
     def post(self, request: Request, number: str) -> Response:
         serializer = PublicRatingInput(data=request.data)
         serializer.is_valid(raise_exception=True)
+        # The status look-up's limits and lockout first: a wrong code here counts as one there, so rating is
+        # no cheaper a way to guess codes than looking up.
+        found = public_selectors.public_ticket_lookup(
+            number=number,
+            query_code=serializer.validated_data["query_code"],
+            address=public_guard.client_address(request),
+        )
+        if found is None:
+            raise NotFound("工单编号或查询码不正确。", code="ticket_not_found")
         task = callbacks.callback_public_rate(number=number, **serializer.validated_data)
         ticket = task.ticket
         ticket.refresh_from_db(fields=["status"])

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import callback_views, handling_views, measures_views, supervision_views, views
+from . import callback_views, handling_views, measures_views, public_views, supervision_views, views
 
 router = DefaultRouter()
 router.register("tickets", views.TicketViewSet, basename="ticket")
@@ -18,6 +18,9 @@ urlpatterns = [
     path("measures/hot-topics/", measures_views.HotTopicsView.as_view(), name="measures-hot-topics"),
     path("measures/export.xlsx", measures_views.ExportView.as_view(), name="measures-export"),
     path("public/tickets/<str:number>/rating/", callback_views.PublicRatingView.as_view(), name="public-ticket-rating"),
+    path("public/challenge/", public_views.PublicChallengeView.as_view(), name="public-challenge"),
+    path("public/tickets/", public_views.PublicTicketCreateView.as_view(), name="public-ticket-create"),
+    path("public/tickets/<str:number>/", public_views.PublicTicketStatusView.as_view(), name="public-ticket-status"),
     path("tickets/<int:ticket_id>/handling/", handling_views.HandlingView.as_view(), name="ticket-handling"),
     path(
         "tickets/<int:ticket_id>/handling-unit/", handling_views.HandToUnitView.as_view(), name="ticket-handling-unit"

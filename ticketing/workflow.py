@@ -108,7 +108,8 @@ TABLE: dict[Transition, dict[Status, Status]] = {
 SIDES: dict[Transition, Side] = {
     T.SUBMIT: Side.INTAKE,
     T.INSTANT_REPLY: Side.INTAKE,
-    T.DISPATCH: Side.DISPATCH,
+    # The agent on the call dispatches (first-level dispatch); dispatchers handle the queue.
+    T.DISPATCH: Side.INTAKE,
     T.ACCEPT: Side.DEPARTMENT,
     T.RETURN: Side.DEPARTMENT,
     T.APPROVE_RETURN: Side.DISPATCH,

@@ -373,7 +373,6 @@ def test_dispatching_twice_is_a_conflict(org, api_as):
 @pytest.mark.parametrize(
     ("transition", "status", "username"),
     [
-        (Transition.DISPATCH, Status.PENDING_DISPATCH, "agent"),
         (Transition.ACCEPT, Status.DISPATCHED, "dispatcher"),
         (Transition.ACCEPT, Status.DISPATCHED, "supervisor"),
         (Transition.REPLY, Status.ACCEPTED, "supervisor"),

@@ -178,12 +178,15 @@ def test_department_lead_may_act_for_a_sub_unit_but_a_handler_of_the_parent_may_
     assert accepted.status == Status.ACCEPTED
 
 
-def test_agent_cannot_dispatch(org):
-    from hotline.errors import NotPermitted
+def test_the_agent_on_the_call_dispatches_but_a_department_cannot(org):
+    from hotline.errors import NotFound
 
     ticket = make_ticket(org, Status.PENDING_DISPATCH)
-    with pytest.raises(NotPermitted):
-        services.ticket_dispatch(ticket_id=ticket.id, actor=org.agent, lead_department_id=org.bureau.id)
+    # A department does not even see what waits for dispatch.
+    with pytest.raises(NotFound):
+        services.ticket_dispatch(ticket_id=ticket.id, actor=org.handler, lead_department_id=org.bureau.id)
+    dispatched = services.ticket_dispatch(ticket_id=ticket.id, actor=org.agent, lead_department_id=org.bureau.id)
+    assert dispatched.status == Status.DISPATCHED
 
 
 def test_dispatch_refuses_a_department_that_does_not_take_tickets(org):

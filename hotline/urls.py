@@ -19,6 +19,7 @@ urlpatterns = [
     path("kb/", include("knowledge_base.urls")),
     path("open311/v2/", include("ticketing.api.open311_urls")),
     path("", include("ticketing.urls")),
+    path("", include("telephony.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(next_page="home"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="home"), name="logout"),
     path("api/v1/auth/token/", obtain_auth_token, name="api-token"),

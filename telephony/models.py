@@ -143,3 +143,33 @@ class CallEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.call_id}:{self.kind}@{self.occurred_at:%H:%M:%S}"
+
+
+class AgentStateKind(models.TextChoices):
+    AVAILABLE = "available", _("空闲")
+    ON_CALL = "on_call", _("通话中")
+    WRAP_UP = "wrap_up", _("话后处理")
+    AWAY = "away", _("暂离")
+
+
+class AgentState(models.Model):
+    """Where an agent is now: free for the next call, on one, finishing one, or away from the seat. One row per
+    agent, changed in place (the calls' trail and the ticket trail say what happened; this says what is)."""
+
+    agent = models.OneToOneField(
+        settings.AUTH_USER_MODEL, verbose_name=_("坐席"), on_delete=models.CASCADE, related_name="agent_state"
+    )
+    state = models.CharField(_("状态"), max_length=16, choices=AgentStateKind.choices, default=AgentStateKind.AVAILABLE)
+    since = models.DateTimeField(_("开始时间"))
+    # The call the agent is on or wrapping up; empty when available or away.
+    call = models.ForeignKey(
+        Call, verbose_name=_("通话"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("坐席状态")
+        verbose_name_plural = _("坐席状态")
+        indexes = [models.Index(fields=["state"])]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}:{self.state}"

@@ -18,7 +18,7 @@ from hotline.realtime.broadcast import broadcast_on_commit
 from ticketing.masking import mask_phone
 from ticketing.models import User
 
-from . import selectors
+from . import agents, selectors
 from .models import Call, CallEvent, CallEventKind, CallStatus, Door, Dtmf, TranscriptSegment, TranscriptStatus
 
 logger = logging.getLogger(__name__)
@@ -127,6 +127,7 @@ def call_start(
         ),
         *_call_groups(call),
     )
+    agents.agent_call_assigned(call=call, reason="ringing")
     logger.info("call %s started on %s via %s", call.call_uuid, hotline_line, door)
     return call
 
@@ -193,6 +194,7 @@ def _ring_existing(*, call_uuid: str, agent: User | None, agent_extension: str) 
                 ),
                 groups.agent(agent.id),
             )
+            agents.agent_call_assigned(call=call, reason="ringing")
             _fill_draft_on_commit(call)
     return call
 
@@ -214,6 +216,7 @@ def call_answer(*, call_id: int) -> Call:
         call.save(update_fields=["status", "answered_at"])
         _trail(call, CallEventKind.ANSWERED)
         _state_changed(call, "answered")
+        agents.agent_call_assigned(call=call, reason="answered")
     elif call.status == CallStatus.HELD:
         call.status = CallStatus.ACTIVE
         call.save(update_fields=["status"])
@@ -246,12 +249,16 @@ def call_transfer(*, call_id: int, agent_id: int | None, agent_extension: str) -
         raise ApplicationError("转接必须给出目标坐席或分机。", code="transfer_target_missing", extra={"field": "agent"})
     agent = agent_for_call(user_id=agent_id)
     previous = {"agent": call.agent_id, "agent_extension": call.agent_extension}
-    old_groups = (groups.agent(call.agent_id),) if call.agent_id and call.agent_id != agent_id else ()
+    old_agent_id = call.agent_id if call.agent_id and call.agent_id != agent_id else None
+    old_groups = (groups.agent(old_agent_id),) if old_agent_id else ()
     call.agent = agent
     call.agent_extension = agent_extension
     call.save(update_fields=["agent", "agent_extension"])
     _trail(call, CallEventKind.TRANSFERRED, data={"from": previous})
     _state_changed(call, "transferred", extra_groups=old_groups)
+    if old_agent_id:
+        agents.agent_call_released(call=call, agent_id=old_agent_id)
+    agents.agent_call_assigned(call=call, reason="transferred")
     if agent is not None:
         _fill_draft_on_commit(call)
     logger.info("call %s transferred to extension %s", call.call_uuid, agent_extension or "-")
@@ -291,6 +298,7 @@ def call_end(*, call_id: int, reason: str) -> Call:
     broadcast_on_commit(
         rt.CallEnded(call_id=call.call_uuid, ended_at=call.ended_at, ticket_id=call.ticket_id), *_call_groups(call)
     )
+    agents.agent_call_ended(call=call)
     logger.info("call %s ended: %s", call.call_uuid, call.end_reason)
     return call
 

@@ -108,8 +108,8 @@ class VoiceMenu:
 
 def public_status(number: str, query_code: str) -> str | None:
     """The lookup the menu uses: what the public status page would show for this number and code."""
-    from ticketing.realtime import PUBLIC_STATUS
     from ticketing.public_selectors import keypad_ticket_lookup
+    from ticketing.realtime import PUBLIC_STATUS
     from ticketing.workflow import Status
 
     ticket = keypad_ticket_lookup(number=number, query_code=query_code)

@@ -134,6 +134,20 @@ class CallAlert(RealtimeEvent):
     occurred_at: datetime
 
 
+class AgentStateChanged(RealtimeEvent):
+    """An agent's seat state (available, on_call, wrap_up, away) for the supervisors' board and the agent's own
+    desk; `call_id` is the call they are on or wrapping up, `reason` what changed it (the agent, ringing,
+    answered, hung_up, transferred, wrap_up_elapsed, ticket_completed)."""
+
+    type: Literal["agent.state"] = "agent.state"
+    agent_id: int
+    agent_name: str
+    state: Literal["available", "on_call", "wrap_up", "away"]
+    since: datetime
+    call_id: str | None
+    reason: str
+
+
 class TranscriptPartial(RealtimeEvent):
     """What the caller is saying now; `audio_ms` is how far into the call's audio this guess reaches."""
 
@@ -241,6 +255,7 @@ EVENT_TYPES: dict[str, type[RealtimeEvent]] = {
         CallEnded,
         CallStateChanged,
         CallAlert,
+        AgentStateChanged,
         TranscriptPartial,
         TranscriptFinal,
         RoutingSuggestion,

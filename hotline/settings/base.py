@@ -232,6 +232,10 @@ TICKET_ATTACHMENT_TYPES = [
     "text/plain",
 ]
 
+# Agent desk: how long a seat stays in wrap-up (话后处理) after a call before it counts as available again,
+# unless the agent finishes sooner (docs/desk.md).
+AGENT_WRAP_UP_SECONDS = int(os.environ.get("AGENT_WRAP_UP_SECONDS", "60"))
+
 # Speech (Vosk): the default model, a model per hotline line or language
 # ({"8890": "/srv/models/vosk-model-cn-0.22"}), and the ASR worker threads (Vosk decodes without the GIL;
 # one worker per core).

@@ -1,12 +1,18 @@
+import re
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from hotline.api.serializers import StrictSerializer
 from ticketing.masking import mask_phone
-from ticketing.models import Ticket
+from ticketing.models import AppealType, Channel, ExternalTarget, Ticket, Urgency
+from ticketing.services import TicketInput
 
-from ..models import Call, CallEvent, TranscriptSegment
+from ..models import AgentStateKind, Call, CallEvent, TranscriptSegment
+
+# The ticket API's rule for a contact number (ticketing.api.serializers.PHONE_PATTERN).
+PHONE_PATTERN = re.compile(r"^\+?[0-9][0-9\- ]{3,19}$")
 
 
 class CtiEvent:
@@ -124,3 +130,142 @@ class CallDetailSerializer(CallSerializer):
 
     def get_previous_tickets(self, call: Call) -> list[dict[str, Any]]:
         return list(PreviousTicketSerializer(self.context.get("previous_tickets", []), many=True).data)
+
+
+# --- agent states, live calls, the desk -------------------------------------------------------------------
+
+
+class AgentStateInput(StrictSerializer):
+    state = serializers.ChoiceField(choices=AgentStateKind.choices)
+
+
+class AgentStateSerializer(serializers.Serializer):
+    """An agent's state now (`selectors.AgentStateView`); `call` is the call they are on or wrapping up."""
+
+    agent_id = serializers.IntegerField()
+    agent_name = serializers.CharField()
+    state = serializers.CharField()
+    state_display = serializers.SerializerMethodField()
+    since = serializers.DateTimeField(allow_null=True)
+    wrap_up_ends_at = serializers.DateTimeField(allow_null=True)
+    call = serializers.SerializerMethodField()
+
+    def get_state_display(self, view: Any) -> str:
+        return str(AgentStateKind(view.state).label)
+
+    @extend_schema_field(CallSerializer(allow_null=True))
+    def get_call(self, view: Any) -> dict[str, Any] | None:
+        return None if view.call is None else dict(CallSerializer(view.call).data)
+
+
+class LiveCallSerializer(CallSerializer):
+    agent_name = serializers.SerializerMethodField()
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+
+    class Meta(CallSerializer.Meta):
+        fields = [*CallSerializer.Meta.fields, "agent_name", "status_display"]
+        read_only_fields = fields
+
+    def get_agent_name(self, call: Call) -> str:
+        return str(call.agent) if call.agent is not None else ""
+
+
+class AgentTicketSerializer(serializers.ModelSerializer):
+    """A row of the agent's own work list; the caller's phone masked (nothing when confidential)."""
+
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    lead_department = serializers.CharField(source="lead_department.name", default=None, read_only=True)
+    caller_phone = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "id",
+            "number",
+            "status",
+            "status_display",
+            "title",
+            "appeal_type",
+            "urgency",
+            "caller_phone",
+            "lead_department",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_caller_phone(self, ticket: Ticket) -> str:
+        return "" if ticket.caller_confidential else mask_phone(ticket.caller_phone)
+
+
+class AgentTicketsQuery(StrictSerializer):
+    open = serializers.BooleanField(required=False, default=False)
+
+
+class CallTicketInput(StrictSerializer):
+    """The desk's ticket form for a call that has no ticket yet (saved as a draft linked to the call)."""
+
+    appeal_type = serializers.ChoiceField(choices=AppealType.choices, default=AppealType.INQUIRY)
+    urgency = serializers.ChoiceField(choices=Urgency.choices, default=Urgency.NORMAL)
+    category = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+    region = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+    title = serializers.CharField(max_length=200)
+    content = serializers.CharField(max_length=10000)
+    location_text = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    caller_name = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    caller_phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    caller_confidential = serializers.BooleanField(required=False, default=False)
+
+    def validate_caller_phone(self, value: str) -> str:
+        if value and not PHONE_PATTERN.match(value):
+            raise serializers.ValidationError("联系电话格式不正确。")
+        return value
+
+    def to_input(self, *, hotline_line: str) -> TicketInput:
+        data = self.validated_data
+        return TicketInput(
+            hotline_line=hotline_line,
+            channel=Channel.PHONE,
+            appeal_type=data["appeal_type"],
+            urgency=data["urgency"],
+            title=data["title"],
+            content=data["content"],
+            category_id=data["category"],
+            region_id=data["region"],
+            location_text=data["location_text"],
+            caller_name=data["caller_name"],
+            caller_phone=data["caller_phone"],
+            caller_confidential=data["caller_confidential"],
+        )
+
+
+class DeskInstantReplyInput(StrictSerializer):
+    reply_text = serializers.CharField(max_length=10000)
+    article = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+
+
+class DeskDispatchInput(StrictSerializer):
+    lead_department = serializers.IntegerField(min_value=1)
+    assisting_departments = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=20
+    )
+    note = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class DeskTransferInput(StrictSerializer):
+    target = serializers.ChoiceField(choices=ExternalTarget.choices)
+    note = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class DeskMergeInput(StrictSerializer):
+    into_ticket = serializers.IntegerField(min_value=1)
+    note = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class DeskResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="ticket.id")
+    number = serializers.CharField(source="ticket.number")
+    status = serializers.CharField(source="ticket.status")
+    status_display = serializers.CharField(source="ticket.get_status_display")
+    outcome = serializers.CharField()
+    message = serializers.CharField()

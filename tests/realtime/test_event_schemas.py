@@ -544,6 +544,15 @@ HAND_BUILT: dict[str, dict[str, Any]] = {
         "text": "楼下着火了",
         "occurred_at": "2026-03-01T09:02:00Z",
     },
+    "agent.state": {
+        "type": "agent.state",
+        "agent_id": 7,
+        "agent_name": "王坐席",
+        "state": "wrap_up",
+        "since": "2026-03-01T09:05:00Z",
+        "call_id": "c-20260301-0001",
+        "reason": "hung_up",
+    },
     "transcript.partial": {
         "type": "transcript.partial",
         "call_id": "c-20260301-0001",
@@ -600,6 +609,7 @@ WRONG_VALUES: dict[str, list[tuple[str, Any]]] = {
     "call.ended": [("ended_at", "later"), ("ticket_id", "12345-20260301-000001"), ("call_id", None)],
     "call.state": [("event", "dialled"), ("agent_id", "agent-8"), ("occurred_at", "soon")],
     "call.alert": [("words", "着火"), ("text", None), ("kind", 3)],
+    "agent.state": [("state", "busy"), ("agent_id", None), ("since", "刚才"), ("call_id", 5), ("reason", None)],
     "transcript.partial": [("text", None), ("call_id", 5), ("audio_ms", "1.8s")],
     "transcript.final": [("segment_id", "4a"), ("start_ms", 1.5), ("end_ms", None), ("text", ["a"])],
     "routing.suggestion": [

@@ -45,7 +45,16 @@ def test_a_call_from_start_to_end_reaches_the_agent_screen(org, sent, django_cap
     assert call.audio_path.endswith(f"{call.call_uuid}.wav")
     assert list(call.segments.values_list("text", flat=True)) == ["我要投诉小区噪音"]
     types = [event.type for event, _groups in sent]
-    assert types == ["call.started", "call.state", "transcript.partial", "transcript.final", "call.ended"]
+    # The agent's seat follows the call (telephony.agents): on it at ringing, wrapping up after the hang-up.
+    assert types == [
+        "call.started",
+        "agent.state",
+        "call.state",
+        "transcript.partial",
+        "transcript.final",
+        "call.ended",
+        "agent.state",
+    ]
     assert list(call.events.values_list("kind", flat=True)) == ["ringing", "answered", "hungup"]
     for event, groups in sent:
         assert f"agent.{org.agent.id}" in groups and "supervisors" in groups

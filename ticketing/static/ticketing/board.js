@@ -192,8 +192,13 @@
         setConnection("live", "实时更新：已连接");
         // Events may have happened while the socket was down.
         schedule();
+        board.dispatchEvent(new CustomEvent("hotline:live", { detail: event }));
       } else if (typeof event.type === "string" && event.type.indexOf("ticket.") === 0) {
         schedule();
+      } else if (event.type === "agent.state" || event.type === "routing.proactive_alert" ||
+                 (typeof event.type === "string" && event.type.indexOf("call.") === 0)) {
+        // Calls, seats and proactive alerts: the live panel (telephony/board_live.js) reads them from their APIs.
+        board.dispatchEvent(new CustomEvent("hotline:live", { detail: event }));
       } else if (event.type === "error") {
         setConnection("offline", "实时更新：" + event.detail);
       }

@@ -11,18 +11,16 @@ are read one digit at a time, and 1 is read 幺 (yāo), as Chinese hotlines and 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 
@@ -33,10 +31,12 @@ CLIP_RATE = 16000
 
 CHINESE_DIGITS = dict(zip("0123456789", "零幺二三四五六七八九", strict=True))
 
-# pyttsx3 keeps one engine per driver and its espeak driver holds global state: one render at a time.
 logger = logging.getLogger(__name__)
+# Renders run one at a time (each in its own process: see `_synthesize`), and are cached on disk.
 _engine_lock = threading.Lock()
 SYNTH_ATTEMPTS = 3
+SYNTH_TIMEOUT_SECONDS = 60
+WORKER = Path(__file__).with_name("tts_worker.py")
 
 
 class PromptUnavailable(RuntimeError):
@@ -125,43 +125,35 @@ def render_prompt(text: str, *, voice: str = DEFAULT_VOICE, rate: int = DEFAULT_
 
 
 def _synthesize(text: str, *, voice: str, rate: int, out: Path) -> None:
+    """Render in a child process (`tts_worker.py`): pyttsx3's espeak driver sometimes crashes the process it
+    runs in, and sometimes writes nothing; either costs one attempt here, never the server."""
     if shutil.which("espeak-ng") is None:
         raise PromptUnavailable("espeak-ng is not installed (run `make system-deps`)")
-    try:
-        import pyttsx3
-    except ImportError as exc:
-        raise PromptUnavailable("pyttsx3 is not installed") from exc
+    # -I: the worker's folder (telephony/, with its selectors.py) must not shadow the standard library.
+    command = [sys.executable, "-I", str(WORKER), voice, str(rate), str(out)]
     with _engine_lock:
         for attempt in range(1, SYNTH_ATTEMPTS + 1):
             try:
-                engine = pyttsx3.init("espeak")
-            except Exception as exc:
-                raise PromptUnavailable(f"pyttsx3 cannot load espeak-ng: {exc}") from exc
-            voice_id = _find_voice(engine, voice)
-            engine.setProperty("voice", voice_id)
-            engine.setProperty("rate", rate)
-            # The driver prints "Audio saved to ..." on stdout.
-            with contextlib.redirect_stdout(io.StringIO()):
-                engine.save_to_file(text, str(out))
-                engine.runAndWait()
-            # The driver writes the file inside an espeak callback that swallows exceptions, and now and then
-            # (about one render in twenty here, more when renders follow each other closely) it writes
-            # nothing: check, and render again.
-            if out.stat().st_size > 44:
+                # The command is ours (this interpreter, our worker); the text goes on standard input.
+                done = subprocess.run(  # noqa: S603
+                    command, input=text, capture_output=True, text=True, timeout=SYNTH_TIMEOUT_SECONDS, check=False
+                )
+            except subprocess.TimeoutExpired:
+                logger.warning("prompts: the renderer timed out (attempt %s of %s)", attempt, SYNTH_ATTEMPTS)
+                continue
+            if done.returncode == 0 and out.stat().st_size > 44:
                 return
+            if done.returncode == 3:
+                raise PromptUnavailable(f"espeak-ng voice {voice!r} is not installed")
+            if "No module named 'pyttsx3'" in done.stderr:
+                raise PromptUnavailable("pyttsx3 is not installed")
             logger.warning(
-                "prompts: pyttsx3 wrote no audio (attempt %s of %s); rendering again", attempt, SYNTH_ATTEMPTS
+                "prompts: the renderer failed (exit %s, attempt %s of %s); rendering again",
+                done.returncode,
+                attempt,
+                SYNTH_ATTEMPTS,
             )
     raise PromptUnavailable(f"espeak-ng produced no audio for {text!r} with voice {voice!r}")
-
-
-def _find_voice(engine: Any, voice: str) -> str:
-    voices = engine.getProperty("voices")
-    wanted = voice.lower()
-    for candidate in voices:
-        if candidate.id.lower() == wanted or candidate.id.lower().rsplit("/", 1)[-1] == wanted:
-            return str(candidate.id)
-    raise PromptUnavailable(f"espeak-ng voice {voice!r} is not installed")
 
 
 # conversion

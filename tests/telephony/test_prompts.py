@@ -177,3 +177,35 @@ def test_missing_voice_raises_prompt_unavailable(cache):
     with pytest.raises(prompts.PromptUnavailable, match="voice"):
         prompts.render_prompt("您好", voice="no-such-voice")
     assert not list(cache.iterdir())
+
+
+def test_a_renderer_that_crashes_costs_one_attempt_not_the_process(settings, tmp_path, monkeypatch, caplog):
+    """pyttsx3's espeak driver now and then dies of a segmentation fault; it runs in a child process, so the
+    crash is one failed attempt here (and the next one renders)."""
+    settings.PROMPT_CACHE_DIR = tmp_path / "prompts"
+    marker = tmp_path / "crashed-once"
+    crashing = tmp_path / "worker.py"
+    crashing.write_text(
+        "import os, signal, sys, runpy\n"
+        f"marker = {str(marker)!r}\n"
+        "if not os.path.exists(marker):\n"
+        "    open(marker, 'w').close()\n"
+        "    os.kill(os.getpid(), signal.SIGSEGV)\n"
+        f"sys.argv[0] = {str(prompts.WORKER)!r}\n"
+        f"runpy.run_path({str(prompts.WORKER)!r}, run_name='__main__')\n"
+    )
+    monkeypatch.setattr(prompts, "WORKER", crashing)
+    path = prompts.render_prompt("您好，请讲。")
+    assert path.stat().st_size > 44
+    assert marker.exists()
+    assert "the renderer failed" in caplog.text
+
+
+def test_a_renderer_that_always_crashes_is_reported_as_unavailable(settings, tmp_path, monkeypatch):
+    settings.PROMPT_CACHE_DIR = tmp_path / "prompts"
+    crashing = tmp_path / "worker.py"
+    crashing.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+    monkeypatch.setattr(prompts, "WORKER", crashing)
+    with pytest.raises(prompts.PromptUnavailable):
+        prompts.render_prompt("您好，请再说一遍。")
+    assert not list((tmp_path / "prompts").glob("*.wav"))

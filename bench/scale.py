@@ -18,17 +18,21 @@ for EXPLAIN ANALYZE afterwards); a URL naming `postgres` (or none) uses `hotline
    replies, callbacks with satisfaction and reopening), so recent tickets are still open and old ones closed.
    Its trail is written as the services write it: the events the measures read (created, dispatch, accept,
    return and its review, reassign, reply, approve_reply, close, reopen, instant_reply, transfer, cancel,
-   merge) with the same data, and the departments each event concerned (what the workbench reads). Callback
-   tasks, notes and deadline marks are not generated.
+   merge) with the same data, and the departments each event concerned (what the workbench reads). The day
+   counts the measures read (models.DailyCounts) are added up as the services add them: each event fed, in
+   order, to the same `rollups.event_counts`, and each ticket's intake on its day for its lead department.
+   Callback tasks, notes and deadline marks are not generated.
 4. The department inbox: `workbench_selectors.workbench_inbox` (the list and counts the workbench and its API
    show, nearest deadline first) for a handler of a random department, --inbox-calls times. p50/p95.
 5. The board: `measures.board_summary` (today, 30 days by day, the 30-day ranking, 7-day hot topics against
    the 7 before, deadlines now). `board_ms`: the median of --board-calls refreshes, as the board page does
    them (its slow panels cached by the first call, today's figures and deadlines read again);
-   `board_ms_cold`: the median of --board-calls calls that compute everything (cache cleared).
-6. `create_ms_last`: --creates tickets through `services.ticket_create` again, with N rows in the table.
-7. The board again with the index docs/measures.md proposes (TicketEvent.created_at, created here and dropped
-   afterwards; the migrations do not have it): refreshes and cold calls, then cold calls with JIT off.
+   `board_ms_cold`: the median of --board-calls calls that compute everything (cache cleared);
+   `board_ms_cold_words`: the same, also cutting every title of the hot topics again (the per-title word memo
+   cleared); `board_ms_first`: the first call of the process (jieba loads its dictionary).
+6. The board as it was before the day counts, every figure from the trail: `board_ms_cold_trail` (cold calls),
+   and `board_equals_trail`: whether both show exactly the same figures at the same moment.
+7. `create_ms_last`: --creates tickets through `services.ticket_create` again, with N rows in the table.
 
 A table first, the last line one JSON object (`tickets`, `inbox_p95_ms`, `board_ms`, `board_ms_cold`,
 `create_ms_first`, `create_ms_last`, ...).
@@ -46,6 +50,7 @@ import statistics
 import sys
 import time
 import urllib.parse
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +64,6 @@ from bench.search import DATA_DIR, BenchError, load_corpus, passage, percentile,
 DEFAULT_DATABASE = "hotline_scale_bench"
 RESERVED = {"postgres", "template0", "template1"}
 WARMUP = 5
-# TicketEvent(created_at): what the measures' period filter needs (docs/measures.md, "Cost at scale").
 DISTRICTS = ["和平区", "沈河区", "大东区", "皇姑区", "铁西区", "苏家屯区", "浑南区", "沈北新区", "于洪区", "辽中区"]
 BUREAUS = [
     "市住房和城乡建设局", "市生态环境局", "市人力资源和社会保障局", "市医疗保障局", "市城市管理行政执法局",
@@ -331,6 +335,9 @@ class Writer:
     """Collects the rows of a batch of tickets and their trails for COPY."""
 
     def __init__(self, city: City, *, first_event_id: int, now: float, rng: random.Random):
+        from ticketing import rollups
+        from ticketing.calendar import TZ
+
         self.city = city
         self.event_id = first_event_id
         self.now = now
@@ -339,6 +346,10 @@ class Writer:
         self.events: list[tuple[Any, ...]] = []
         self.audience: list[tuple[int, int]] = []
         self.assisting: list[tuple[int, int]] = []
+        # The day counts, as the services would have added them event by event (rollups.event_counts).
+        self.counts: Any = defaultdict(Counter)
+        self.rollups, self.tz = rollups, TZ
+        self.replay = rollups.Replay()
 
     def event(
         self, t: dict[str, Any], kind: str, at: float, to_status: str, data: dict[str, Any], actor: int | None
@@ -349,6 +360,9 @@ class Writer:
         self.event_id += 1
         from_status = t["status"] if kind != "created" else ""
         self.events.append((self.event_id, t["id"], kind, actor, from_status, to_status, json.dumps(data), _iso(at)))
+        if kind in self.rollups.COUNTED_KINDS:
+            step = self.rollups.Step(kind, data, dt.datetime.fromtimestamp(at, self.tz))
+            self.rollups.merge(self.counts, self.replay.feed(t["id"], step))
         # As services._record does: the lead department, the handling unit and the assisting departments,
         # plus the department the event names (a return's, a reassignment's previous one).
         concerned = {t["lead"], data.get("department"), data.get("from_department"), *t["assist"]}
@@ -558,7 +572,7 @@ def load_tickets(
     w = Writer(city, first_event_id=first_event, now=now.timestamp(), rng=rng)
     assisting = Ticket.assisting_departments.through._meta.db_table
     audience = TicketEventDepartment._meta.db_table
-    totals = {"tickets": 0, "events": 0, "audience": 0}
+    totals = {"tickets": 0, "events": 0, "audience": 0, "day_counts": 0}
     batch = 20000
     for start in range(0, count, batch):
         w.tickets, w.events, w.audience, w.assisting = [], [], [], []
@@ -597,6 +611,9 @@ def load_tickets(
             }
             next_ticket += 1
             simulate(w, t)
+            w.replay.forget(t["id"])
+            # Intake: every generated ticket is taken in (none is a draft), on its day, for its lead department now.
+            w.counts[(local_day, t["lead"])]["intake"] += 1
             if t["lead"] is None:
                 t["deadline_policy_id"] = None
             w.tickets.append(t)
@@ -625,8 +642,28 @@ def load_tickets(
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")  # noqa: S608
         for (line, day), value in sequence.items():
             TicketNumberSequence.objects.update_or_create(hotline_line=line, day=day, defaults={"last_value": value})
+        totals["day_counts"] = write_day_counts(w.counts, cursor)
     connection.cursor().execute("VACUUM ANALYZE")
     return totals
+
+
+def write_day_counts(counts: Any, cursor: Any) -> int:
+    """The generated trail's day counts added to those the services kept for the tickets created before."""
+    from ticketing.measures import DAY_COUNTED
+    from ticketing.models import DailyCounts
+
+    for row in DailyCounts.objects.values("day", "department_id", *DAY_COUNTED):
+        counts[(row["day"], row["department_id"])].update({name: row[name] for name in DAY_COUNTED})
+    DailyCounts.objects.all().delete()
+    written = 0
+    with cursor.cursor.copy(
+        f"COPY {DailyCounts._meta.db_table} (day, department_id, {', '.join(DAY_COUNTED)}) FROM STDIN"
+    ) as copy:
+        for (day, department), values in sorted(counts.items(), key=lambda item: (item[0][0], item[0][1] or 0)):
+            if any(values[name] for name in DAY_COUNTED):
+                copy.write_row((day, department, *(values[name] for name in DAY_COUNTED)))
+                written += 1
+    return written
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -701,34 +738,44 @@ def time_board_cold(city: City, calls: int) -> list[float]:
     return timings
 
 
-def time_baseline(city: City, calls: int) -> dict[str, float]:
-    """The board as it was before migration 0006 and the `jit=off` setting: without the index on
-    TicketEvent(created_at) and with PostgreSQL's JIT on (refreshes and cold), for the ratio in the JSON."""
+def time_board_trail(city: City, calls: int) -> dict[str, Any]:
+    """The board as it was computed before the day counts (migration 0009): every figure from the trail. Its
+    cold calls, timed, and whether the board from the day counts shows exactly the same figures (same moment)."""
+    from unittest import mock
+
     from django.core.cache import cache
-    from django.db import connection, transaction
+
+    from hotline import clock
+    from ticketing import measures
+
+    now = clock.now()
+    cache.clear()
+    fast = measures.board_summary(user=city.supervisor, now=now)
+    with mock.patch.object(measures, "_day_counts", return_value=None):
+        cold = time_board_cold(city, calls)
+        cache.clear()
+        slow = measures.board_summary(user=city.supervisor, now=now)
+    cache.clear()
+    return {
+        "board_ms_cold_trail": round(statistics.median(cold), 1),
+        "board_equals_trail": fast.today == slow.today and fast.trend == slow.trend and fast.ranking == slow.ranking,
+    }
+
+
+def time_board_cold_words(city: City, calls: int) -> list[float]:
+    """Cold calls that also cut every title again (the per-title word memo of the hot topics cleared)."""
+    from django.core.cache import cache
 
     from ticketing import measures
-    from ticketing.models import TicketEvent
 
-    index = next(i.name for i in TicketEvent._meta.indexes if i.fields == ["created_at"])
-    # DROP INDEX inside a transaction that is rolled back: the index is back afterwards without a rebuild.
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP INDEX {index}")
-            cursor.execute("SET LOCAL jit = on")
+    timings = []
+    for _ in range(calls):
         cache.clear()
+        measures.title_words.cache_clear()
+        started = time.perf_counter()
         measures.board_summary(user=city.supervisor)
-        refreshes = []
-        for _ in range(calls):
-            started = time.perf_counter()
-            measures.board_summary(user=city.supervisor)
-            refreshes.append((time.perf_counter() - started) * 1000)
-        cold = time_board_cold(city, calls)
-        transaction.set_rollback(True)
-    return {
-        "board_ms_baseline": round(statistics.median(refreshes), 1),
-        "board_ms_cold_baseline": round(statistics.median(cold), 1),
-    }
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
 
 
 def status_spread() -> dict[str, int]:
@@ -756,9 +803,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         inbox, inbox_mean = time_inbox(city, rng, args.inbox_calls)
         board_first, board, board_cold, figures = time_board(city, args.board_calls)
+        board_cold_words = time_board_cold_words(city, args.board_calls)
+        trail = time_board_trail(city, args.board_calls)
         create_last = time_creates(city, corpus, rng, args.creates)
         spread = status_spread()
-        baseline = time_baseline(city, args.board_calls)
     finally:
         from django.db import connections
 
@@ -770,6 +818,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "tickets_in_table": sum(spread.values()),
         "events": loaded["events"],
         "event_departments": loaded["audience"],
+        "day_counts": loaded["day_counts"],
         "days": args.days,
         "database": label + (", kept" if args.keep else ", dropped"),
         "corpus": corpus.source,
@@ -783,11 +832,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "board_ms": round(statistics.median(board), 1),
         "board_ms_max": round(max(board), 1),
         "board_ms_cold": round(statistics.median(board_cold), 1),
+        "board_ms_cold_words": round(statistics.median(board_cold_words), 1),
         "board_ms_first": round(board_first, 1),
         "board_calls": len(board),
-        **baseline,
-        "board_ratio_to_baseline": round(statistics.median(board) / baseline["board_ms_baseline"], 3),
-        "board_cold_ratio_to_baseline": round(statistics.median(board_cold) / baseline["board_ms_cold_baseline"], 3),
+        **trail,
+        "board_cold_ratio_to_trail": round(statistics.median(board_cold) / trail["board_ms_cold_trail"], 3),
         "create_ms_first": round(statistics.median(create_first), 2),
         "create_ms_last": round(statistics.median(create_last), 2),
         "create_p95_ms_first": round(percentile(create_first, 0.95), 2),
@@ -799,6 +848,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "inbox_p95_under_50ms": percentile(inbox, 0.95) < 50,
             "board_refresh_under_500ms": statistics.median(board) < 500,
             "board_cold_under_500ms": statistics.median(board_cold) < 500,
+            "board_equals_trail": trail["board_equals_trail"],
             "create_flat": statistics.median(create_last) < 1.5 * statistics.median(create_first) + 2,
         },
     }
@@ -812,7 +862,11 @@ def print_table(result: dict[str, Any]) -> None:
             f"{result['tickets']:,} generated ({result['tickets_in_table']:,} in the table), "
             f"over {result['days']} days",
         ),
-        ("trail", f"{result['events']:,} events, {result['event_departments']:,} event-department rows"),
+        (
+            "trail",
+            f"{result['events']:,} events, {result['event_departments']:,} event-department rows, "
+            f"{result['day_counts']:,} day-count rows",
+        ),
         ("database", result["database"]),
         ("text", result["corpus"]),
         ("load (COPY)", f"{result['load_s']} s, {result['load_tickets_per_s']:,} tickets/s"),
@@ -825,13 +879,14 @@ def print_table(result: dict[str, Any]) -> None:
         (
             "board",
             f"refresh {result['board_ms']} ms (median of {result['board_calls']}, slow panels cached), cold "
-            f"{result['board_ms_cold']} ms (everything computed), first call {result['board_ms_first']} ms",
+            f"{result['board_ms_cold']} ms (everything computed), cold with every title cut again "
+            f"{result['board_ms_cold_words']} ms, first call {result['board_ms_first']} ms",
         ),
         (
-            "board, baseline",
-            f"without the TicketEvent(created_at) index and with JIT on: refresh {result['board_ms_baseline']} ms "
-            f"(ratio {result['board_ratio_to_baseline']}), cold {result['board_ms_cold_baseline']} ms "
-            f"(ratio {result['board_cold_ratio_to_baseline']})",
+            "board, from trail",
+            f"as before the day counts: cold {result['board_ms_cold_trail']} ms (ratio "
+            f"{result['board_cold_ratio_to_trail']}); the same figures: "
+            + ("yes" if result["board_equals_trail"] else "NO"),
         ),
         (
             "board figures",

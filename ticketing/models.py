@@ -464,6 +464,49 @@ class TicketEventDepartment(models.Model):
         return f"{self.event_id}->{self.department_id}"
 
 
+class DailyCounts(models.Model):
+    """The measures' counts (measures.Counts, all but the lapsed holds, which depend on the moment asked) of one
+    local day for one department; department NULL: the centre's own (instant replies, tickets not dispatched).
+
+    Derived data: the services add what each trail event counts in the event's own transaction
+    (`rollups.count_event`), so the board reads a few thousand rows instead of a month of trail; `rollups.rebuild`
+    recomputes every row from the trail. Tests hold them equal to the measures computed from the trail.
+    """
+
+    day = models.DateField(_("日期"))
+    department = models.ForeignKey(
+        Department, verbose_name=_("承办单位"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    intake = models.IntegerField(_("受理量"), default=0)
+    instant_replies = models.IntegerField(_("即时答复量"), default=0)
+    dispatched = models.IntegerField(_("派单量"), default=0)
+    accepted_on_time = models.IntegerField(_("按时签收量"), default=0)
+    accepted_late = models.IntegerField(_("超时签收量"), default=0)
+    returns = models.IntegerField(_("退单申请量"), default=0)
+    returns_refused = models.IntegerField(_("退单被驳回量"), default=0)
+    replied = models.IntegerField(_("答复量"), default=0)
+    replied_on_time = models.IntegerField(_("按时答复量"), default=0)
+    replies_approved = models.IntegerField(_("审核通过答复量"), default=0)
+    resolved = models.IntegerField(_("已解决量"), default=0)
+    satisfied = models.IntegerField(_("满意"), default=0)
+    fairly_satisfied = models.IntegerField(_("基本满意"), default=0)
+    dissatisfied = models.IntegerField(_("不满意"), default=0)
+    callback_unreachable = models.IntegerField(_("回访未联系上"), default=0)
+
+    class Meta:
+        verbose_name = _("每日统计")
+        verbose_name_plural = _("每日统计")
+        constraints = [
+            # Its index also serves the reads by period.
+            models.UniqueConstraint(fields=["day", "department"], name="daily_counts_department"),
+            # The one above lets NULL departments repeat (NULLs are distinct), so the centre's row has its own.
+            models.UniqueConstraint(fields=["day"], condition=Q(department__isnull=True), name="daily_counts_centre"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.department_id or '-'}"
+
+
 class ExtensionStatus(models.TextChoices):
     PENDING = "pending", _("待审批")
     APPROVED = "approved", _("已批准")

@@ -31,6 +31,7 @@ from hotline.realtime import groups
 from hotline.realtime.broadcast import broadcast_on_commit
 
 from . import deadlines as deadline_rules
+from . import rollups
 from .calendar import TZ
 from .models import (
     DEPARTMENT_ROLES,
@@ -207,6 +208,7 @@ def _record(
     TicketEventDepartment.objects.bulk_create(
         TicketEventDepartment(event=event, department_id=d) for d in sorted(department_ids)
     )
+    rollups.count_event(event=event, ticket=ticket)
     broadcast_on_commit(staff_event(event, ticket), *staff_groups(ticket, department_ids))
     public = public_event(event, ticket, department_names_for([event]))
     if public is not None:

@@ -87,3 +87,6 @@ def test_scale_benchmark_runs_and_reports_json(tmp_path):
     figures = summary["board_figures"]
     assert figures["trend_intake"] > 0 and figures["trend_dispatched"] > 0 and figures["ranked_departments"] > 0
     assert 0 < figures["response_rate_30d"] <= 1 and 0 < figures["satisfaction_rate_30d"] <= 1
+    # The generator's day counts are what the services would have kept: the board from them shows exactly the
+    # figures computed from the generated trail.
+    assert summary["day_counts"] > 0 and summary["board_equals_trail"] is True

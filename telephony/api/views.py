@@ -239,7 +239,7 @@ class DeskInstantReplyView(APIView):
 
 
 class DeskDispatchView(APIView):
-    """提交并派单（主办、协办）。话务员角色不能派单：提交待派单，并把所选单位作为建议留给派单员。"""
+    """提交并派单（主办、协办）：接听来电的话务员直接派单。"""
 
     @extend_schema(request=s.DeskDispatchInput, responses={200: s.DeskResultSerializer}, summary="派单")
     def post(self, request: Request, ticket_id: int) -> Response:

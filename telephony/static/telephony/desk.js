@@ -9,7 +9,7 @@
   if (!root) return;
 
   const $ = (selector, scope = document) => scope.querySelector(selector);
-  const readJson = (id) => JSON.parse(document.getElementById(id).textContent);
+  const { el, readJson, ApiError, apiClient } = window.HotlinePage;
   const config = readJson("desk-config");
   const labels = readJson("desk-labels");
   const reference = readJson("desk-reference");
@@ -42,21 +42,6 @@
   const serverNow = () => Date.now() + state.clockOffset;
 
   // --- small helpers ----------------------------------------------------------------------------------------
-
-  function el(tag, attributes = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attributes)) {
-      if (value === null || value === undefined || value === false) continue;
-      if (name === "text") node.textContent = value;
-      else if (name === "className") node.className = value;
-      else node.setAttribute(name, value === true ? "" : value);
-    }
-    for (const child of children) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
 
   const timeFormat = new Intl.DateTimeFormat("zh-CN", {
     timeZone: "Asia/Shanghai",
@@ -104,14 +89,6 @@
 
   // --- the API ----------------------------------------------------------------------------------------------
 
-  class ApiError extends Error {
-    constructor(message, status, data) {
-      super(message);
-      this.status = status;
-      this.data = data;
-    }
-  }
-
   const FIELD_NAMES = {
     appeal_type: "诉求类型",
     urgency: "紧急程度",
@@ -132,42 +109,7 @@
     non_field_errors: "",
   };
 
-  function errorMessage(status, data) {
-    if (status === 401) return "登录已失效，请刷新页面后重新登录。";
-    const detail = data && typeof data.detail === "string" ? data.detail : "";
-    if (status === 403 && /CSRF/i.test(detail)) return "页面已过期，请刷新页面后重试。";
-    if (status >= 500) return "服务器暂时无法处理，请稍后重试。";
-    const parts = detail ? [detail] : [];
-    if (data && data.errors && typeof data.errors === "object") {
-      for (const [field, messages] of Object.entries(data.errors)) {
-        const name = FIELD_NAMES[field] ?? field;
-        const text = [].concat(messages).join(" ");
-        parts.push(name ? `${name}：${text}` : text);
-      }
-    }
-    return parts.length ? parts.join(" ") : `操作未成功（错误 ${status}），请稍后重试。`;
-  }
-
-  async function api(method, url, body) {
-    const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") options.headers["X-CSRFToken"] = csrfToken;
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(url, options);
-    } catch (error) {
-      throw new ApiError("网络连接失败，请检查网络后重试。", 0, null);
-    }
-    const date = Date.parse(response.headers.get("Date") || "");
-    if (!Number.isNaN(date)) state.clockOffset = date - Date.now();
-    const type = response.headers.get("Content-Type") || "";
-    const data = type.includes("application/json") ? await response.json().catch(() => null) : null;
-    if (!response.ok) throw new ApiError(errorMessage(response.status, data), response.status, data);
-    return { status: response.status, data };
-  }
+  const api = apiClient({ csrfToken, fieldNames: FIELD_NAMES, onDate: (date) => (state.clockOffset = date - Date.now()) });
 
   // --- reference data into the form -------------------------------------------------------------------------
 

@@ -64,6 +64,26 @@ def user_actionable_department_ids(*, user: User) -> set[int]:
     return own
 
 
+def acts_for_lead_department(*, user: User, ticket: Ticket) -> bool:
+    """Whether `user` takes the lead department's steps on `ticket` (accept, return, reply, hand down): a
+    member of the lead department, or a lead above it. The services and the pages ask this one rule."""
+    return bool(
+        user.is_authenticated
+        and user.is_active
+        and user.role in DEPARTMENT_ROLES
+        and ticket.lead_department_id is not None
+        and ticket.lead_department_id in user_actionable_department_ids(user=user)
+    )
+
+
+def lead_department_unit_ids(*, ticket: Ticket) -> set[int]:
+    """The active sub-units below the ticket's lead department: where its work may be handed down."""
+    if ticket.lead_department_id is None:
+        return set()
+    below = department_subtree_ids(department_ids=[ticket.lead_department_id]) - {ticket.lead_department_id}
+    return set(Department.objects.filter(id__in=below, is_active=True).values_list("id", flat=True))
+
+
 def sees_everything(user: User) -> bool:
     return bool(user.is_superuser or user.role in (Role.SUPERVISOR, Role.ADMINISTRATOR))
 

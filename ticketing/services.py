@@ -34,7 +34,6 @@ from . import deadlines as deadline_rules
 from . import rollups
 from .calendar import TZ
 from .models import (
-    DEPARTMENT_ROLES,
     EVENT_ASSISTING_REPLY,
     EVENT_ATTACHMENT,
     EVENT_CONTACT_VIEWED,
@@ -68,7 +67,8 @@ from .models import (
 )
 from .realtime import department_names_for, public_event, staff_event, staff_groups
 from .selectors import (
-    department_subtree_ids,
+    acts_for_lead_department,
+    lead_department_unit_ids,
     sees_everything,
     ticket_visible_to,
     user_actionable_department_ids,
@@ -134,9 +134,7 @@ def _may_act(actor: User, side: Side, ticket: Ticket) -> bool:
     if not actor.is_authenticated or not actor.is_active:
         return False
     if side is Side.DEPARTMENT:
-        if actor.role not in DEPARTMENT_ROLES or ticket.lead_department_id is None:
-            return False
-        return ticket.lead_department_id in user_actionable_department_ids(user=actor)
+        return acts_for_lead_department(user=actor, ticket=ticket)
     if actor.is_superuser:
         return True
     allowed = {Side.INTAKE: INTAKE_ROLES, Side.DISPATCH: DISPATCH_ROLES, Side.SUPERVISION: SUPERVISION_ROLES}[side]
@@ -1146,10 +1144,8 @@ def ticket_hand_to_unit(*, ticket_id: int, actor: User, unit_id: int | None, not
         )
     assert ticket.lead_department_id is not None
     previous = ticket.handling_unit_id
-    if unit_id is not None:
-        below = department_subtree_ids(department_ids=[ticket.lead_department_id]) - {ticket.lead_department_id}
-        if unit_id not in below or not Department.objects.filter(pk=unit_id, is_active=True).exists():
-            raise ApplicationError("只能交办给主办单位的下级单位。", code="invalid_department", extra={"field": "unit"})
+    if unit_id is not None and unit_id not in lead_department_unit_ids(ticket=ticket):
+        raise ApplicationError("只能交办给主办单位的下级单位。", code="invalid_department", extra={"field": "unit"})
     ticket.handling_unit_id = unit_id
     ticket.updated_at = clock.now()
     ticket.save(update_fields=["handling_unit", "updated_at"])

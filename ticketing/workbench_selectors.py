@@ -12,7 +12,6 @@ from datetime import datetime
 from django.db.models import Case, Count, DateTimeField, F, Max, Prefetch, Q, QuerySet, Value, When
 
 from .models import (
-    DEPARTMENT_ROLES,
     AssistingReply,
     Department,
     ExtensionRequest,
@@ -23,7 +22,13 @@ from .models import (
     TicketEventDepartment,
     User,
 )
-from .selectors import department_subtree_ids, ticket_visible_to, user_actionable_department_ids
+from .selectors import (
+    acts_for_lead_department,
+    department_subtree_ids,
+    lead_department_unit_ids,
+    ticket_visible_to,
+    user_actionable_department_ids,
+)
 from .workflow import Status
 
 # States in which a ticket sits on a department's desk, and the deadline that runs in each. None: no clock
@@ -157,23 +162,14 @@ def workbench_inbox(*, user: User, department_id: int, now: datetime) -> Workben
 
 
 def ticket_may_lead(*, user: User, ticket: Ticket) -> bool:
-    """Whether `user` takes the lead department's steps on `ticket` (accept, return, reply, hand down): a
-    member of the lead department, or a lead above it (the rule the services apply)."""
-    return bool(
-        user.is_authenticated
-        and user.role in DEPARTMENT_ROLES
-        and ticket.lead_department_id is not None
-        and ticket.lead_department_id in user_actionable_department_ids(user=user)
-    )
+    return acts_for_lead_department(user=user, ticket=ticket)
 
 
 def handing_units_for(*, user: User, ticket: Ticket) -> list[DepartmentNode]:
     """The sub-units of the lead department that `user` may hand `ticket` to; empty when they may not."""
-    if not ticket_may_lead(user=user, ticket=ticket):
+    if not acts_for_lead_department(user=user, ticket=ticket):
         return []
-    assert ticket.lead_department_id is not None
-    below = department_subtree_ids(department_ids=[ticket.lead_department_id]) - {ticket.lead_department_id}
-    return _tree_order(Department.objects.filter(id__in=below, is_active=True))
+    return _tree_order(Department.objects.filter(id__in=lead_department_unit_ids(ticket=ticket)))
 
 
 def _require_visible(*, user: User, ticket_id: int) -> None:

@@ -469,11 +469,8 @@ def test_the_desk_is_usable_by_keyboard_and_screen_reader_fits_the_screen_and_is
 
 
 def test_the_board_shows_calls_queue_and_seats_live(org, transactional_db, live_server_daphne):
-    from django.core.cache import cache
-
     from telephony import agents, services
 
-    cache.clear()
     server = live_server_daphne
     driver = chrome("--window-size=1400,1000", "--lang=zh-CN")
     try:
@@ -546,4 +543,3 @@ def test_the_board_shows_calls_queue_and_seats_live(org, transactional_db, live_
         assert driver.execute_script("return window.__sameDocument") == "yes"
     finally:
         driver.quit()
-        cache.clear()

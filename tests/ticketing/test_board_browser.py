@@ -36,15 +36,6 @@ window.__say = function (message) { window.__sockets[0].onmessage({data: JSON.st
 """
 
 
-@pytest.fixture(autouse=True)
-def _no_cached_board() -> Iterator[None]:
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def browser() -> Iterator[Any]:
     webdriver = pytest.importorskip("selenium.webdriver")

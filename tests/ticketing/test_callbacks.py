@@ -5,7 +5,6 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from hotline import clock
@@ -22,14 +21,6 @@ from ticketing.workflow import Status
 FRIDAY = datetime(2025, 6, 13, 10, 0, tzinfo=TZ)
 TUESDAY = datetime(2025, 6, 17, 9, 0, tzinfo=TZ)
 PHONE = "13812345678"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle_counts():
-    # Throttle counts live in the cache, which outlives a test.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def in_callback(org, **overrides: Any) -> Ticket:  # type: ignore[no-untyped-def]

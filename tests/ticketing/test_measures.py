@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import openpyxl
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
 from hotline import clock
@@ -22,14 +21,6 @@ from ticketing.measures_export import measures_workbook
 from ticketing.models import Role, Ticket
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _no_cached_board():
-    # The board keeps its slow panels in the cache, which outlives each test's database.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 # Monday 17 to Wednesday 19 November 2025: ordinary working days. The period is the Monday and Tuesday.

@@ -7,7 +7,6 @@ import json
 import sys
 import urllib.request
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from io import StringIO
@@ -17,7 +16,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 
@@ -55,14 +53,6 @@ REQUEST_ELEMENTS = [
 CITIZEN_TEXT = (
     "小区门口的路灯坏了三天。晚上很黑，老人容易摔倒。我叫张三，电话 138 1234 5678，邮箱 zhangsan@example.com。"
 )
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits() -> Iterator[None]:
-    # Throttle counts live in the cache, which outlives a test.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

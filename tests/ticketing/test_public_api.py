@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.core import signing
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connections
 from django.test import Client
@@ -31,10 +30,6 @@ STATUS = "/api/v1/public/tickets/{}/"
 @pytest.fixture(autouse=True)
 def _fresh(settings, tmp_path):  # type: ignore[no-untyped-def]
     settings.MEDIA_ROOT = tmp_path
-    # Limits, lockouts and used challenges live in the cache, which outlives a test.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def limits(settings, **rates: str) -> None:  # type: ignore[no-untyped-def]

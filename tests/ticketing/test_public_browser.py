@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 
 from tests.ticketing.browser import WAIT_SECONDS, LiveServer, chrome, contrast, rgb
 from tests.ticketing.public_helpers import PNG, solve
@@ -44,10 +43,7 @@ def phone(live_server_daphne: LiveServer) -> Iterator[Any]:
 @pytest.fixture(autouse=True)
 def _fresh(settings, tmp_path) -> Iterator[None]:  # type: ignore[no-untyped-def]
     settings.MEDIA_ROOT = tmp_path
-    # The server runs in this process: limits and used challenges are in this cache.
-    cache.clear()
     yield
-    cache.clear()
 
 
 def _wait(driver: Any, condition: Callable[[Any], Any], message: str) -> Any:

@@ -12,6 +12,8 @@ import io
 import os
 import sys
 
+RENDERS_PER_PROCESS = 3
+
 
 def main() -> int:
     voice, rate, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -33,11 +35,17 @@ def main() -> int:
         return 3
     engine.setProperty("voice", voice_id)
     engine.setProperty("rate", rate)
-    # The driver prints "Audio saved to ..." on stdout.
-    with contextlib.redirect_stdout(io.StringIO()):
-        engine.save_to_file(text, out)
-        engine.runAndWait()
-    return 0 if os.path.exists(out) and os.path.getsize(out) > 44 else 4
+    # The driver writes the file inside an espeak callback that swallows exceptions, and the first render of a
+    # process often writes nothing for a text of more than one clause (measured here: every time for the
+    # callback's introduction); the same engine then renders it. So: render again in this process.
+    for _attempt in range(RENDERS_PER_PROCESS):
+        # The driver prints "Audio saved to ..." on stdout.
+        with contextlib.redirect_stdout(io.StringIO()):
+            engine.save_to_file(text, out)
+            engine.runAndWait()
+        if os.path.exists(out) and os.path.getsize(out) > 44:
+            return 0
+    return 4
 
 
 if __name__ == "__main__":

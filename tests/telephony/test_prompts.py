@@ -209,3 +209,13 @@ def test_a_renderer_that_always_crashes_is_reported_as_unavailable(settings, tmp
     with pytest.raises(prompts.PromptUnavailable):
         prompts.render_prompt("您好，请再说一遍。")
     assert not list((tmp_path / "prompts").glob("*.wav"))
+
+
+def test_a_text_of_several_clauses_renders_in_a_fresh_process(settings, tmp_path):
+    """The first render of a process writes nothing for such a text; the worker renders it again itself."""
+    settings.PROMPT_CACHE_DIR = tmp_path / "prompts"
+    path = prompts.render_prompt(
+        "您好，这里是幺 二 三 四 五政务服务便民热线，现在对您反映的问题进行回访。"
+        "您反映的「小区夜间施工噪音扰民」，承办单位答复：已责令停止夜间施工。"
+    )
+    assert path.stat().st_size > 44

@@ -18,7 +18,7 @@ import os
 import threading
 import time
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from routing.models import Rule
 from telephony import speech
 from telephony.models import Call, CallStatus
 from tests.helpers import make_ticket
-from tests.ticketing.browser import WAIT_SECONDS, LiveServer, chrome, contrast, rgb
+from tests.ticketing.browser import WAIT_SECONDS, LiveServer, chrome, contrast, rgb, wait_for
 from ticketing.models import Ticket, TicketEvent, User
 from ticketing.workflow import Status
 
@@ -166,10 +166,7 @@ def browsers(live_server_daphne: LiveServer) -> Iterator[tuple[Any, Any]]:
         desk.quit()
 
 
-def _wait(driver: Any, condition: Callable[[Any], Any], message: str) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.2).until(condition, message)
+_wait = wait_for
 
 
 def _sign_in(driver: Any, server: LiveServer, user: User, path: str) -> None:

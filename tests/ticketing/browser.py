@@ -137,3 +137,13 @@ def rgb(css: str) -> tuple[float, float, float]:
     values = [float(v) for v in re.findall(r"[\d.]+", css)]
     assert len(values) in (3, 4) and (len(values) == 3 or values[3] == 1), f"not an opaque colour: {css}"
     return values[0], values[1], values[2]
+
+
+def wait_for(driver: Any, condition: Callable[[Any], Any], message: str) -> Any:
+    """Wait until `condition(driver)` is truthy. Pages redraw what live events change: an element read while it
+    is replaced is read again rather than failing the test."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException])
+    return wait.until(condition, message)

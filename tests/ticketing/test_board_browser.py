@@ -9,7 +9,7 @@ socket sends, and the page must reload its panels from the server, at most once 
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,11 @@ import pytest
 from django.test import Client
 
 from tests.helpers import make_ticket
+from tests.ticketing.browser import wait_for
 from ticketing.workflow import Status
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-WAIT_SECONDS = 30
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("HOTLINE_SKIP_BROWSER") == "1" or not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()),
@@ -59,10 +59,7 @@ def browser() -> Iterator[Any]:
         driver.quit()
 
 
-def _wait(driver: Any, condition: Callable[[Any], Any], message: str) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.2).until(condition, message)
+_wait = wait_for
 
 
 def _intake(driver: Any) -> str:

@@ -10,12 +10,12 @@ The server is the session's one Daphne (tests/ticketing/browser.py), shared with
 """
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.ticketing.browser import WAIT_SECONDS, LiveServer, chrome, contrast, rgb
+from tests.ticketing.browser import LiveServer, chrome, contrast, rgb, wait_for
 from tests.ticketing.public_helpers import PNG, solve
 from ticketing import services
 from ticketing.models import Satisfaction, Ticket, TicketAttachment
@@ -46,10 +46,7 @@ def _fresh(settings, tmp_path) -> Iterator[None]:  # type: ignore[no-untyped-def
     yield
 
 
-def _wait(driver: Any, condition: Callable[[Any], Any], message: str) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.2).until(condition, message)
+_wait = wait_for
 
 
 def _by_id(driver: Any, element_id: str) -> Any:

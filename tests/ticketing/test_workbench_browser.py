@@ -12,7 +12,7 @@ Chromium is required: without it this test fails, naming the packages, unless HO
 """
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from django.test import Client
 
 from hotline import clock
 from tests.helpers import make_ticket
-from tests.ticketing.browser import CHROMEDRIVER, CHROMIUM, WAIT_SECONDS, LiveServer
+from tests.ticketing.browser import CHROMEDRIVER, CHROMIUM, WAIT_SECONDS, LiveServer, wait_for
 from tests.ticketing.browser import contrast as _contrast
 from tests.ticketing.browser import rgb as _rgb
 from ticketing import services
@@ -78,10 +78,7 @@ def _open_workbench(driver: Any, server: LiveServer, user: User, query: str = ""
     )
 
 
-def _wait(driver: Any, condition: Callable[[Any], Any], message: str) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, WAIT_SECONDS).until(condition, message)
+_wait = wait_for
 
 
 def _text(driver: Any, selector: str) -> str:

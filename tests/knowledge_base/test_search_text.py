@@ -78,15 +78,21 @@ def test_personal_data_is_scrubbed_from_ticket_text():
     assert "12345" in scrub_personal_data("请拨打12345热线", names=[], numbers=[])
 
 
-def test_the_fast_segmenter_cuts_exactly_as_jieba_does():
-    """`text._cut_for_search` re-implements jieba's no-HMM search mode for speed; it must agree word for word.
+def test_the_rust_segmenter_cuts_exactly_as_python_jieba_does(settings):
+    """The index is cut by jieba-rs (`rjieba`); the reference is the Python jieba, with the same hotline words
+    added the way its own add_word adds them. Search mode without HMM must agree word for word, and in order.
     Real citizen messages and replies when ../shared/data is there, and awkward inputs always."""
     import json
+    import logging
     from pathlib import Path
 
+    import jieba
+
+    settings.SEARCH_WORDS = ["12345热线", "物业费", "噪音扰民"]
+    settings.SEARCH_SYNONYMS = [["暖气", "供暖", "供热"]]
     samples = [
         "ABC abc 3.5元 C++ hello-world 12345热线 a_b  \r\n x",
-        "ＡＢＣ１２３ iPhone15手机 社保卡补办 幸福里小区停水",
+        "ＡＢＣ１２３ iPhone15手机 社保卡补办 幸福里小区停水 物业费 噪音扰民 暖气不热 供热",
         "①② ㎡ … 《条例》第12条：“应当”！？",
         "",
         "   ",
@@ -99,10 +105,20 @@ def test_the_fast_segmenter_cuts_exactly_as_jieba_does():
                     break
                 row = json.loads(line)
                 samples.append(f"{row['title']} {row['body']} {row['reply']}")
+    jieba.setLogLevel(logging.WARNING)
+    reference = jieba.Tokenizer()
+    reference.initialize()
+    for word in ["12345热线", "物业费", "噪音扰民", "暖气", "供暖", "供热"]:
+        reference.add_word(word)
     loaded = text.tokenizer()
     for sample in samples:
         normalized = text.normalize(sample)
-        assert list(text._cut_for_search(normalized, loaded)) == list(loaded.cut_for_search(normalized, HMM=False))
+        assert loaded.cut_for_search(normalized, False) == list(reference.cut_for_search(normalized, HMM=False))
+        assert loaded.cut(normalized, False) == reference.lcut(normalized, HMM=False)
+        # Words are taken from the pieces a piece at a time; the same as the one pattern over all of them.
+        pieces = loaded.cut_for_search(normalized, False)
+        expected = [word for word in text._WORD.findall(" ".join(pieces)) if word not in text.STOPWORDS]
+        assert text._words(pieces) == expected
 
 
 def test_on_a_large_index_the_rarest_words_pick_candidates_and_common_ones_only_rank(monkeypatch, settings):
@@ -133,3 +149,17 @@ def test_on_a_large_index_the_rarest_words_pick_candidates_and_common_ones_only_
     assert database.selecting_groups(groups("小区", "停水")) == (groups("小区", "停水").groups, False)
     # An alternative of several words is as rare as its rarest word; a group sums its alternatives.
     assert stats.share((("小区", "管网"),)) == 0.0005
+
+
+def test_normalize_is_nfkc_and_lower_case():
+    import unicodedata
+
+    samples = [
+        "幸福里小区，停水了！（３天）",
+        "ＡＢＣ１２３　iPhone15手机",
+        "①② ㎡ ｶﾀｶﾅ ﬁ Ⅻ …",
+        "plain ascii",
+        "",
+    ]
+    for sample in samples:
+        assert text.normalize(sample) == unicodedata.normalize("NFKC", sample).lower()

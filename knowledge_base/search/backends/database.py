@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import queue
 import random
 import threading
 import time
@@ -27,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Max, Min
 
 from hotline import clock
@@ -54,26 +55,31 @@ def _segment(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(search_text.index_terms(title), search_text.index_terms(body)) for title, body in pairs]
 
 
+def _values(document: SearchDocument, terms: tuple[str, str], now: Any) -> dict[str, Any]:
+    """An entry's column values by attribute name (a model instance, or a row for COPY, is built from them)."""
+    return {
+        "doc_type": document.doc_type,
+        "doc_id": document.doc_id,
+        "title": document.title[:300],
+        "text": document.text,
+        "title_terms": terms[0],
+        "text_terms": terms[1],
+        "kind": document.kind,
+        "audience": document.audience,
+        "status": document.status,
+        "category_id": document.category_id,
+        "top_category_id": document.top_category_id,
+        "region_id": document.region_id,
+        "department_id": document.department_id,
+        "valid_from": document.valid_from,
+        "valid_until": document.valid_until,
+        "updated_at": document.updated_at,
+        "indexed_at": now,
+    }
+
+
 def _entry(document: SearchDocument, terms: tuple[str, str], now: Any) -> SearchEntry:
-    return SearchEntry(
-        doc_type=document.doc_type,
-        doc_id=document.doc_id,
-        title=document.title[:300],
-        text=document.text,
-        title_terms=terms[0],
-        text_terms=terms[1],
-        kind=document.kind,
-        audience=document.audience,
-        status=document.status,
-        category_id=document.category_id,
-        top_category_id=document.top_category_id,
-        region_id=document.region_id,
-        department_id=document.department_id,
-        valid_from=document.valid_from,
-        valid_until=document.valid_until,
-        updated_at=document.updated_at,
-        indexed_at=now,
-    )
+    return SearchEntry(**_values(document, terms, now))
 
 
 def _batches(documents: Iterable[SearchDocument], size: int) -> Iterator[list[SearchDocument]]:
@@ -82,14 +88,18 @@ def _batches(documents: Iterable[SearchDocument], size: int) -> Iterator[list[Se
         yield batch
 
 
-def segmented_entries(
-    documents: Iterable[SearchDocument], *, workers: int | None = None
-) -> Iterator[list[SearchEntry]]:
-    """Index entries for `documents`, a batch at a time, in order.
+Segmented = list[tuple[SearchDocument, tuple[str, str]]]
 
-    Segmentation is the expensive part (pure Python), so past the first batch it runs on a pool of worker
-    processes (`SEARCH_INDEX_WORKERS`, default one per core). Workers are forked with the dictionary already
-    loaded and only ever segment text; at most two batches per worker are in flight, so memory stays flat.
+
+def segmented(
+    documents: Iterable[SearchDocument], *, workers: int | None = None, ahead: int = 0
+) -> Iterator[Segmented]:
+    """`documents` with their (title words, text words), a batch at a time, in order.
+
+    Segmentation is the expensive part of indexing, so past the first batch it runs on a pool of worker
+    processes (`SEARCH_INDEX_WORKERS`, default one per core), forked with the dictionary already loaded. At
+    most two batches per worker, plus `ahead` more, are in flight, so memory stays flat: `ahead` lets the
+    workers cut the next chunk while the caller writes this one.
     """
     workers = workers or settings.SEARCH_INDEX_WORKERS or os.cpu_count() or 1
     batches = _batches(documents, BATCH)
@@ -97,11 +107,9 @@ def segmented_entries(
     if first is None:
         return
     second = next(batches, None)
-    now = clock.now()
     if second is None or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
         for batch in chain([first], [second] if second else [], batches):
-            terms = _segment([(d.title, d.text) for d in batch])
-            yield [_entry(d, t, now) for d, t in zip(batch, terms, strict=True)]
+            yield list(zip(batch, _segment([(d.title, d.text) for d in batch]), strict=True))
         return
     search_text.tokenizer()  # loaded once here, inherited by the forked workers
     context = multiprocessing.get_context("fork")
@@ -109,12 +117,109 @@ def segmented_entries(
         pending: deque[tuple[list[SearchDocument], Future[list[tuple[str, str]]]]] = deque()
         for batch in chain([first, second], batches):
             pending.append((batch, pool.submit(_segment, [(d.title, d.text) for d in batch])))
-            while len(pending) >= 2 * workers:
+            while len(pending) >= 2 * workers + ahead:
                 done, future = pending.popleft()
-                yield [_entry(d, t, now) for d, t in zip(done, future.result(), strict=True)]
+                yield list(zip(done, future.result(), strict=True))
         while pending:
             done, future = pending.popleft()
-            yield [_entry(d, t, now) for d, t in zip(done, future.result(), strict=True)]
+            yield list(zip(done, future.result(), strict=True))
+
+
+# (attribute, column) of every stored field but the id, in the order COPY is given them.
+# (attribute, column) of every stored field but the id, in the order COPY is given them.
+COPY_FIELDS = [(field.attname, field.column) for field in SearchEntry._meta.concrete_fields if not field.primary_key]
+COPY_CHUNK = 5000
+COPY_STATEMENT = (
+    f"COPY {ENTRY_TABLE} ({', '.join(connection.ops.quote_name(column) for _, column in COPY_FIELDS)}) FROM STDIN"
+)
+
+
+def _row_chunks(documents: Iterable[SearchDocument]) -> Iterator[list[list[Any]]]:
+    """COPY rows for `documents`, `COPY_CHUNK` at a time; the workers segment the next chunk meanwhile."""
+    now = clock.now()
+    chunk: list[list[Any]] = []
+    for pairs in segmented(documents, ahead=COPY_CHUNK // BATCH):
+        for document, terms in pairs:
+            values = _values(document, terms, now)
+            chunk.append([values[name] for name, _ in COPY_FIELDS])
+        if len(chunk) >= COPY_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _copy_in_turns(doc_type: str, documents: Iterable[SearchDocument], progress: Progress) -> int:
+    """The rebuild inside the caller's transaction (tests, evaluations): delete, then a COPY per chunk. The
+    documents are read on this same connection, which cannot run a query while a COPY is open, so reading
+    and writing take turns."""
+    written = 0
+    with transaction.atomic():
+        SearchEntry.objects.filter(doc_type=doc_type).delete()
+        for chunk in _row_chunks(documents):
+            with connection.cursor() as cursor, cursor.copy(COPY_STATEMENT) as copy:
+                for row in chunk:
+                    copy.write_row(row)
+            written += len(chunk)
+            progress(len(chunk))
+    return written
+
+
+class _WriterFailed(Exception):
+    pass
+
+
+def _copy_alongside(doc_type: str, documents: Iterable[SearchDocument], progress: Progress) -> int:
+    """The rebuild with its own connection: a writer thread deletes the old entries and streams one COPY of the
+    new ones on a second connection, in one transaction there, while this thread reads the documents on the
+    usual connection and the workers segment them. The server stores (computing vectors and the GIN index)
+    while the next chunk is read, instead of after it. Searches see the old entries until the writer commits.
+    Either side failing rolls the writer's transaction back; at most two chunks wait between them."""
+    chunks: queue.Queue[list[list[Any]] | None] = queue.Queue(maxsize=2)
+    failures: list[BaseException] = []
+    abandon = threading.Event()
+
+    def write() -> None:
+        writer = connections.create_connection(DEFAULT_DB_ALIAS)
+        ended = False  # the reader's last put (None) has been taken
+        try:
+            writer.ensure_connection()
+            raw = writer.connection
+            with raw.transaction(), raw.cursor() as cursor:
+                cursor.execute(f"DELETE FROM {ENTRY_TABLE} WHERE doc_type = %s", [doc_type])  # noqa: S608
+                with cursor.copy(COPY_STATEMENT) as copy:
+                    while (chunk := chunks.get()) is not None:
+                        for row in chunk:
+                            copy.write_row(row)
+                    ended = True
+                    if abandon.is_set():
+                        raise _WriterFailed("rebuild abandoned: the documents could not all be read")
+        except BaseException as error:  # handed to the reading thread, which raises it
+            failures.append(error)
+            while not ended:  # take what the reader still puts, so it never blocks
+                ended = chunks.get() is None
+        finally:
+            writer.close()
+
+    thread = threading.Thread(target=write, name=f"search-rebuild-{doc_type}", daemon=True)
+    thread.start()
+    written = 0
+    try:
+        for chunk in _row_chunks(documents):
+            if failures:
+                break
+            chunks.put(chunk)
+            written += len(chunk)
+            progress(len(chunk))
+    except BaseException:
+        abandon.set()
+        raise
+    finally:
+        chunks.put(None)
+        thread.join()
+    if failures and not isinstance(failures[0], _WriterFailed):
+        raise failures[0]
+    return written
 
 
 Groups = Sequence[tuple[tuple[str, ...], ...]]
@@ -315,17 +420,22 @@ class DatabaseBackend:
     def rebuild(self, doc_type: str, documents: Iterable[SearchDocument], *, progress: Progress) -> int:
         """In one transaction: searches see the old entries until the new ones are all in place."""
         self._vendor()
-        indexed = 0
-        with transaction.atomic():
-            SearchEntry.objects.filter(doc_type=doc_type).delete()
-            for entries in segmented_entries(documents):
-                SearchEntry.objects.bulk_create(entries, batch_size=BATCH)
-                indexed += len(entries)
-                progress(len(entries))
-        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        if connection.vendor == "postgresql":
+            if connection.in_atomic_block:
+                return _copy_in_turns(doc_type, documents, progress)
+            indexed = _copy_alongside(doc_type, documents, progress)
             # Fresh statistics, so the planner knows the new table (and picks the GIN index) at once.
             with connection.cursor() as cursor:
                 cursor.execute(f"ANALYZE {ENTRY_TABLE}")
+            return indexed
+        indexed = 0
+        now = clock.now()
+        with transaction.atomic():
+            SearchEntry.objects.filter(doc_type=doc_type).delete()
+            for pairs in segmented(documents):
+                SearchEntry.objects.bulk_create([_entry(d, t, now) for d, t in pairs], batch_size=BATCH)
+                indexed += len(pairs)
+                progress(len(pairs))
         return indexed
 
     def _candidates(
